@@ -22,6 +22,7 @@ pub mod db;
 mod deps;
 pub mod diag;
 pub mod eval;
+pub mod fragment;
 pub mod host;
 pub mod lexer;
 pub mod macros;
