@@ -45,7 +45,7 @@ impl Db {
                 let y = self.expr_calc(Some(b));
                 x.or(y)
             }
-            Expr::Not(a) => self.expr_calc(Some(a)).not(),
+            Expr::Not(a) => !self.expr_calc(Some(a)),
             Expr::Cmp(op, a, b) => self.calc_compare(op, a, b),
             Expr::Range(..) => Tri::N,
         }
@@ -873,7 +873,7 @@ mod tests {
         assert_eq!(c_strtoll("017", 0), (15, 3, false));
         assert_eq!(c_strtoll("0x10", 0), (16, 4, false));
         assert_eq!(c_strtoll("", 10), (0, 0, false));
-        assert_eq!(c_strtoll("99999999999999999999", 10).2, true);
+        assert!(c_strtoll("99999999999999999999", 10).2);
     }
 
     #[test]

@@ -27,6 +27,14 @@ pub trait Host {
     /// may run them in parallel and cache the results. Default: ignore.
     fn prefetch(&self, _cmds: &[String]) {}
 
+    /// Whether a speculative pre-pass is worth it: true when most
+    /// `$(shell,...)` answers are not cached yet, so collecting the commands
+    /// first and running them in parallel (through [`Host::prefetch`]) beats
+    /// running them one by one as the parser reaches them.
+    fn speculate(&self) -> bool {
+        false
+    }
+
     /// Output of `$(info,...)`.
     fn info(&self, msg: &str) {
         println!("{msg}");

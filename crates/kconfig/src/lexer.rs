@@ -284,7 +284,7 @@ impl<'h> Lexer<'h> {
     }
 
     /// conf's second-stage `yylex`.
-    pub fn next(&mut self) -> Res<Tok> {
+    pub fn next_token(&mut self) -> Res<Tok> {
         loop {
             let tok = self.lex1()?;
             if matches!(self.prev, Kind::Eol | Kind::HelpText) {
@@ -657,13 +657,13 @@ mod tests {
         let mut lx = Lexer::new(&host, "K", false).unwrap();
         let mut v = Vec::new();
         loop {
-            let t = lx.next().unwrap();
+            let t = lx.next_token().unwrap();
             if t == Tok::Eof {
                 break;
             }
             if t == Tok::Help {
                 v.push(t);
-                assert_eq!(lx.next().unwrap(), Tok::Eol);
+                assert_eq!(lx.next_token().unwrap(), Tok::Eol);
                 lx.start_help();
                 continue;
             }

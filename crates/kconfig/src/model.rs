@@ -18,19 +18,23 @@ pub enum Tri {
     Y = 2,
 }
 
+impl std::ops::Not for Tri {
+    type Output = Tri;
+    fn not(self) -> Tri {
+        match self {
+            Tri::N => Tri::Y,
+            Tri::M => Tri::M,
+            Tri::Y => Tri::N,
+        }
+    }
+}
+
 impl Tri {
     pub fn and(self, o: Tri) -> Tri {
         self.min(o)
     }
     pub fn or(self, o: Tri) -> Tri {
         self.max(o)
-    }
-    pub fn not(self) -> Tri {
-        match self {
-            Tri::N => Tri::Y,
-            Tri::M => Tri::M,
-            Tri::Y => Tri::N,
-        }
     }
     pub fn as_str(self) -> &'static str {
         match self {
@@ -83,6 +87,13 @@ id_type!(PropId);
 id_type!(MenuId);
 id_type!(ExprId);
 id_type!(FileId);
+
+impl Default for FileId {
+    /// The top-level Kconfig file is always file 0.
+    fn default() -> Self {
+        FileId(0)
+    }
+}
 
 /// The constant symbols conf keeps outside its hash table.
 pub const SYM_Y: SymId = SymId(0);
@@ -263,10 +274,4 @@ pub struct Menu {
     /// Modern dialect: `menu->choice_members`, in priority order.
     pub choice_members: Vec<SymId>,
     pub is_choice: bool,
-}
-
-impl Default for FileId {
-    fn default() -> Self {
-        FileId(0)
-    }
 }

@@ -200,7 +200,7 @@ impl Db {
             .filter(|m| self.menu(**m).sym.is_some_and(|s| !self.sym(s).has_value()))
             .count() as i32;
         while cnt > 0 {
-            let mut x = (rng.next() % cnt as u32) as i32;
+            let mut x = (rng.next_u31() % cnt as u32) as i32;
             for &m in &sub {
                 let Some(s) = self.menu(m).sym else { continue };
                 if self.sym(s).has_value() {
@@ -287,7 +287,7 @@ impl Db {
         if members.is_empty() {
             return false;
         }
-        let def = (rng.next() % members.len() as u32) as usize;
+        let def = (rng.next_u31() % members.len() as u32) as usize;
         for (i, m) in members.iter().enumerate() {
             let sym = self.sym_mut(*m);
             sym.def_tri = if i == def { Tri::Y } else { Tri::N };
@@ -368,7 +368,7 @@ impl Probabilities {
     }
 
     fn pick(&self, ty: SymType, rng: &mut GlibcRandom) -> Tri {
-        let cnt = rng.next() % 100;
+        let cnt = rng.next_u31() % 100;
         if ty == SymType::Tristate {
             if cnt < self.pty {
                 Tri::Y
@@ -410,12 +410,12 @@ impl GlibcRandom {
         }
         let mut g = GlibcRandom { state, f: 3, r: 0 };
         for _ in 0..310 {
-            g.next();
+            g.next_u31();
         }
         g
     }
 
-    pub fn next(&mut self) -> u32 {
+    pub fn next_u31(&mut self) -> u32 {
         let v = self.state[self.f].wrapping_add(self.state[self.r]);
         self.state[self.f] = v;
         let out = (v as u32) >> 1;
@@ -441,8 +441,8 @@ mod tests {
     fn glibc_random_matches_known_sequence() {
         // glibc: srand(1); rand() x3
         let mut g = GlibcRandom::new(1);
-        assert_eq!(g.next(), 1804289383);
-        assert_eq!(g.next(), 846930886);
-        assert_eq!(g.next(), 1681692777);
+        assert_eq!(g.next_u31(), 1804289383);
+        assert_eq!(g.next_u31(), 846930886);
+        assert_eq!(g.next_u31(), 1681692777);
     }
 }

@@ -37,6 +37,54 @@ enum Block {
 /// Parse the tree rooted at `top` (usually "Kconfig"). Returns the database
 /// with the menu tree finalized, and the warnings conf would print.
 pub fn parse(host: &dyn Host, top: &str, dialect: Dialect) -> Result<(Db, Vec<Diag>), Error> {
+    if host.speculate() {
+        speculative_prefetch(host, top, dialect);
+    }
+    parse_once(host, top, dialect)
+}
+
+/// Marks output that a speculative pass made up; commands containing it
+/// depend on an earlier probe and are not worth running ahead of time.
+const PENDING: &str = "\u{1}ktailor-pending\u{1}";
+
+/// Records shell commands instead of running them.
+struct Recorder<'a> {
+    inner: &'a dyn Host,
+    cmds: std::cell::RefCell<Vec<String>>,
+}
+
+impl Host for Recorder<'_> {
+    fn read_file(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        self.inner.read_file(name)
+    }
+    fn getenv(&self, name: &str) -> Option<String> {
+        self.inner.getenv(name)
+    }
+    fn shell(&self, cmd: &str) -> Result<Vec<u8>, String> {
+        if !cmd.contains(PENDING) {
+            self.cmds.borrow_mut().push(cmd.to_string());
+        }
+        Ok(PENDING.as_bytes().to_vec())
+    }
+    fn info(&self, _msg: &str) {}
+}
+
+/// Parse once with shell calls stubbed to learn which commands the real
+/// parse will run, and hand the independent ones to the host to run in
+/// parallel. The result of this pass is thrown away.
+fn speculative_prefetch(host: &dyn Host, top: &str, dialect: Dialect) {
+    let rec = Recorder {
+        inner: host,
+        cmds: Default::default(),
+    };
+    let _ = parse_once(&rec, top, dialect);
+    let mut cmds = rec.cmds.into_inner();
+    let mut seen = std::collections::HashSet::new();
+    cmds.retain(|c| seen.insert(c.clone()));
+    host.prefetch(&cmds);
+}
+
+fn parse_once(host: &dyn Host, top: &str, dialect: Dialect) -> Result<(Db, Vec<Diag>), Error> {
     let lx =
         Lexer::new(host, top, dialect == Dialect::Legacy).map_err(|d| Error::Parse(vec![d]))?;
     let mut p = Parser {
@@ -92,7 +140,7 @@ type Res<T> = Result<T, Diag>;
 impl<'h> Parser<'h> {
     fn peek(&mut self) -> Res<&Tok> {
         if self.peeked.is_none() {
-            self.peeked = Some(self.lx.next()?);
+            self.peeked = Some(self.lx.next_token()?);
         }
         Ok(self.peeked.as_ref().expect("just filled"))
     }
