@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use kconfig::{Dialect, Input, Mode, RunOptions};
+use kconfig::{Input, Mode, RunOptions};
 use serde::Serialize;
+
+use crate::session::{Session, TreeArgs};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,10 +31,8 @@ pub struct Args {
     /// Which configuration target to compute.
     #[arg(value_enum)]
     mode: ModeArg,
-    /// Kernel source: a directory (used read-only) or a version such as 6.12
-    /// (provisioned from Debian's linux-source package into the cache).
-    #[arg(long)]
-    kernel: String,
+    #[command(flatten)]
+    tree: TreeArgs,
     /// Target architecture as `make ARCH=` spells it (x86_64, arm64, riscv, ...).
     #[arg(long)]
     arch: String,
@@ -57,12 +57,6 @@ pub struct Args {
     /// Print a JSON report on standard output instead of the summary line.
     #[arg(long)]
     json: bool,
-    /// Run every $(shell,...) probe instead of using the cache.
-    #[arg(long)]
-    no_shell_cache: bool,
-    /// Cache directory (default: $KTAILOR_CACHE, $XDG_CACHE_HOME/ktailor, ~/.cache/ktailor).
-    #[arg(long)]
-    cache: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -123,23 +117,13 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let t0 = Instant::now();
-    let cache = a.cache.clone().unwrap_or_else(ksrc::cache_root);
-    let tree = ksrc::resolve_kernel(&a.kernel, &cache)?;
-    let env = ksrc::kconfig_env(&tree, &a.arch)?;
-    let shell_opts = if a.no_shell_cache {
-        ksrc::ShellCacheOptions::disabled()
-    } else {
-        ksrc::ShellCacheOptions::under(&cache)
-    };
-    let host = ksrc::TreeHost::new(&tree, &env, shell_opts)?;
-    let dialect = Dialect::for_kernel_version(&tree.kernelversion);
-
-    let (db, parse_warnings) =
-        kconfig::parse(&host, &env.kconfig, dialect).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let parse_ms = t0.elapsed().as_millis() as u64;
-    for w in &parse_warnings {
-        eprintln!("{w}");
-    }
+    let Session {
+        tree,
+        env,
+        host,
+        db,
+        parse_ms,
+    } = Session::open(&a.tree, &a.arch)?;
     let opts = RunOptions {
         probability: a.probability.clone(),
         warn_unknown: true,
@@ -238,9 +222,6 @@ pub fn run(a: Args) -> Result<ExitCode> {
     }
     .map_err(|e| anyhow::anyhow!("{e}"))?;
 
-    if let Err(e) = host.save() {
-        eprintln!("ktailor: warning: could not save the shell cache: {e:#}");
-    }
     crate::output::write_atomic(&a.output, outcome.output.as_bytes())?;
 
     for w in &outcome.warnings {

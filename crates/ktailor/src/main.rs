@@ -1,8 +1,12 @@
 //! `ktailor`: build the smallest Linux kernel that does the job, and prove it
 //! by booting it. This file only parses the command line and dispatches.
 
+mod bench;
+mod config_cmd;
+mod explain_cmd;
 mod kconfig_cmd;
 mod output;
+mod session;
 
 use std::process::ExitCode;
 
@@ -19,12 +23,35 @@ struct Cli {
 enum Cmd {
     /// Compute a configuration exactly as the kernel's own `make <mode>` would.
     Kconfig(kconfig_cmd::Args),
+    /// Build a configuration from a target, features and fragments: every
+    /// requested value holds, dependencies are added with reasons.
+    Config(config_cmd::Args),
+    /// Why a symbol has its value, and what it would take to enable it.
+    Explain(explain_cmd::Args),
+    /// Measure ktailor against the kernel's own tools, in the same run.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// allnoconfig and olddefconfig: the tree's conf vs ktailor (cold and warm cache).
+    Kconfig(bench::Args),
 }
 
 fn main() -> ExitCode {
+    // Like any Unix filter, stop quietly when the reader goes away
+    // (`ktailor explain X | head`) instead of panicking on EPIPE.
+    // SAFETY: called before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::Kconfig(a) => kconfig_cmd::run(a),
+        Cmd::Config(a) => config_cmd::run(a),
+        Cmd::Explain(a) => explain_cmd::run(a),
+        Cmd::Bench(BenchCmd::Kconfig(a)) => bench::run(a),
     };
     match res {
         Ok(code) => code,
