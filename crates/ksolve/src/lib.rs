@@ -125,13 +125,7 @@ pub fn line_for(db: &Db, name: &str, v: &str) -> String {
     let p = &db.config_prefix;
     let ty = db.sym_find(name).map(|id| db.sym(id).ty);
     match ty {
-        Some(kconfig::SymType::String) => {
-            let raw = v
-                .strip_prefix('"')
-                .and_then(|x| x.strip_suffix('"'))
-                .unwrap_or(v);
-            format!("{p}{name}={}", kconfig::confdata::escape(raw))
-        }
+        Some(kconfig::SymType::String) => format!("{p}{name}={}", kconfig::confdata::escape(v)),
         _ if v == "n" => format!("# {p}{name} is not set"),
         _ => format!("{p}{name}={v}"),
     }
@@ -337,15 +331,29 @@ fn normalize_value(db: &Db, id: SymId, v: &str) -> Result<String, String> {
                 ))
             }
         }
-        kconfig::SymType::String => {
-            let raw = v
-                .strip_prefix('"')
-                .and_then(|x| x.strip_suffix('"'))
-                .unwrap_or(v);
-            Ok(raw.to_string())
-        }
+        kconfig::SymType::String => Ok(unquote(v)),
         kconfig::SymType::Unknown => Err(format!("{name} has no type in this kernel")),
     }
+}
+
+/// A string value as written in a .config (`"a\"b"`) to its text (`a"b`);
+/// unquoted text is taken as is.
+fn unquote(v: &str) -> String {
+    let Some(body) = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')) else {
+        return v.to_string();
+    };
+    let mut out = String::with_capacity(body.len());
+    let mut it = body.chars();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            if let Some(n) = it.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The existing symbols closest to an unknown name.
