@@ -136,20 +136,31 @@ pub fn explain(st: &mut Db, s: SymId, user_set: bool) -> Explanation {
         } else {
             "its default (nothing set it)".to_string()
         }
-    } else if st.prompts_of(s).is_empty() {
-        match defaults.first() {
-            Some(_) => "its default (it has no prompt)".to_string(),
-            None => "nothing sets it (no prompt, no default)".to_string(),
-        }
     } else {
-        format!(
-            "its prompt is hidden: {}",
-            st.expr_str(
-                st.prompts_of(s)
-                    .first()
-                    .and_then(|p| st.prop(*p).visible_expr)
-            )
-        )
+        // Hidden or absent prompt: the first default whose condition holds.
+        let active = st
+            .props_of(s, PropKind::Default)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .find(|p| {
+                let cond = st.prop(*p).visible_expr;
+                st.expr_calc(cond) != Tri::N
+            })
+            .map(|p| st.expr_str(st.prop(p).expr));
+        let hidden = st
+            .prompts_of(s)
+            .first()
+            .map(|p| {
+                format!(
+                    " (its prompt is hidden: {})",
+                    st.expr_str(st.prop(*p).visible_expr)
+                )
+            })
+            .unwrap_or_else(|| " (it has no prompt)".to_string());
+        match active {
+            Some(d) => format!("its default {d}{hidden}"),
+            None => format!("nothing sets it{hidden}"),
+        }
     };
     let dep = sym.dir_dep;
     let depends_on = st.expr_str(dep);

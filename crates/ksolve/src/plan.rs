@@ -27,6 +27,12 @@ pub(crate) struct Planner<'a> {
     st: &'a mut Db,
     a: &'a Assignments,
     path: Vec<SymId>,
+    /// Plans per (symbol, on?) for this pass: the evaluated state does not
+    /// change while planning, and without this a symbol selected by dozens
+    /// of others makes the search exponential.
+    memo: std::collections::HashMap<(SymId, bool), R>,
+    /// How many times a cycle on the current path cut the search short.
+    cycles: usize,
 }
 
 fn merge(mut a: Vec<Step>, b: Vec<Step>) -> R {
@@ -45,34 +51,79 @@ fn merge(mut a: Vec<Step>, b: Vec<Step>) -> R {
     Ok(a)
 }
 
-/// The cheapest successful plan; if none, the failure of the first option.
-fn cheapest(options: Vec<R>) -> R {
-    let mut best: Option<Vec<Step>> = None;
-    let mut first_err: Option<Vec<String>> = None;
-    for o in options {
-        match o {
-            Ok(p) => {
-                if best.as_ref().is_none_or(|b| p.len() < b.len()) {
-                    best = Some(p);
-                }
-            }
-            Err(e) => {
-                if first_err.is_none() {
-                    first_err = Some(e);
-                }
-            }
-        }
-    }
-    best.ok_or_else(|| first_err.unwrap_or_else(|| vec!["no way to satisfy it".into()]))
-}
-
 impl<'a> Planner<'a> {
     pub(crate) fn new(st: &'a mut Db, a: &'a Assignments) -> Planner<'a> {
         Planner {
             st,
             a,
             path: Vec::new(),
+            memo: std::collections::HashMap::new(),
+            cycles: 0,
         }
+    }
+
+    /// The cheapest successful plan; if none, the failure of the first
+    /// option. A plan costs its assignments plus everything they switch on
+    /// through `select` (a proxy for code size: the smallest kernel wins, not
+    /// the shortest list).
+    fn cheapest(&mut self, options: Vec<R>) -> R {
+        let mut best: Option<(usize, Vec<Step>)> = None;
+        let mut first_err: Option<Vec<String>> = None;
+        for o in options {
+            match o {
+                Ok(p) => {
+                    let c = self.cost(&p);
+                    if best.as_ref().is_none_or(|(bc, _)| c < *bc) {
+                        best = Some((c, p));
+                    }
+                }
+                Err(e) => {
+                    if first_err.is_none() {
+                        first_err = Some(e);
+                    }
+                }
+            }
+        }
+        match best {
+            Some((_, p)) => Ok(p),
+            None => Err(first_err.unwrap_or_else(|| vec!["no way to satisfy it".into()])),
+        }
+    }
+
+    fn cost(&mut self, plan: &[Step]) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack: Vec<SymId> = Vec::new();
+        let mut new_steps = 0;
+        for st in plan {
+            // Already decided (requested or added earlier): free, and so is
+            // what it selects — it is coming anyway.
+            if self.a.get(&st.symbol) == Some(st.value.as_str()) {
+                continue;
+            }
+            new_steps += 1;
+            if st.value == "n" {
+                continue;
+            }
+            if let Some(id) = self.st.sym_find(&st.symbol) {
+                stack.push(id);
+            }
+        }
+        while let Some(s) = stack.pop() {
+            if !seen.insert(s) {
+                continue;
+            }
+            let targets: Vec<SymId> = self
+                .st
+                .props_of(s, PropKind::Select)
+                .filter_map(|p| self.st.prop_sym(p))
+                .collect();
+            for t in targets {
+                if self.tri(t) == Tri::N {
+                    stack.push(t);
+                }
+            }
+        }
+        new_steps + seen.len()
     }
 
     fn name(&self, s: SymId) -> String {
@@ -118,6 +169,7 @@ impl<'a> Planner<'a> {
 
     fn enter(&mut self, s: SymId) -> Result<(), Vec<String>> {
         if self.path.contains(&s) {
+            self.cycles += 1;
             return Err(vec![format!(
                 "{} depends on itself through {}",
                 self.name(s),
@@ -190,7 +242,7 @@ impl<'a> Planner<'a> {
             opts.push(r.and_then(|p| merge(p, self.step(s, value, why)?)));
         }
         self.path.pop();
-        cheapest(opts)
+        self.cheapest(opts)
     }
 
     /// Make a bool/tristate at least `level` (we build in, so `m` is met with `y`).
@@ -198,6 +250,20 @@ impl<'a> Planner<'a> {
         if self.tri(s) >= level {
             return Ok(Vec::new());
         }
+        if let Some(r) = self.memo.get(&(s, true)) {
+            return r.clone();
+        }
+        let before = self.cycles;
+        let r = self.at_least_uncached(s, why);
+        // A failure caused by a cycle through the current path is not a
+        // property of the symbol: don't remember it.
+        if r.is_ok() || self.cycles == before {
+            self.memo.insert((s, true), r.clone());
+        }
+        r
+    }
+
+    fn at_least_uncached(&mut self, s: SymId, why: &str) -> R {
         let name = self.name(s);
         if s == SYM_Y || s == SYM_M || s == SYM_N || self.st.sym(s).menus.is_empty() {
             let what = if self.st.sym(s).menus.is_empty() && !Db::is_const_yn(s) {
@@ -287,7 +353,7 @@ impl<'a> Planner<'a> {
                 "{name} has no prompt, nothing selects it and it has no default"
             )]);
         }
-        cheapest(opts)
+        self.cheapest(opts)
     }
 
     /// Make a bool/tristate n.
@@ -295,6 +361,18 @@ impl<'a> Planner<'a> {
         if self.tri(s) == Tri::N {
             return Ok(Vec::new());
         }
+        if let Some(r) = self.memo.get(&(s, false)) {
+            return r.clone();
+        }
+        let before = self.cycles;
+        let r = self.off_uncached(s, why);
+        if r.is_ok() || self.cycles == before {
+            self.memo.insert((s, false), r.clone());
+        }
+        r
+    }
+
+    fn off_uncached(&mut self, s: SymId, why: &str) -> R {
         let name = self.name(s);
         if Db::is_const_yn(s) {
             return Err(vec![format!("{name} is a constant")]);
@@ -338,7 +416,7 @@ impl<'a> Planner<'a> {
                     });
                 opts.push(r.and_then(|p| merge(p, self.step(s, "n", why)?)));
             }
-            merge(plan.clone(), cheapest(opts)?)
+            merge(plan.clone(), self.cheapest(opts)?)
         })();
         self.path.pop();
         res
@@ -372,7 +450,7 @@ impl<'a> Planner<'a> {
             Expr::Or(a, b) => {
                 let p = self.satisfy(Some(a), level, why);
                 let q = self.satisfy(Some(b), level, why);
-                cheapest(vec![p, q])
+                self.cheapest(vec![p, q])
             }
             Expr::Not(x) => self.falsify(Some(x), why),
             Expr::Cmp(op, a, b) => self.satisfy_cmp(op, a, b, why),
@@ -454,7 +532,7 @@ impl<'a> Planner<'a> {
             Expr::And(a, b) => {
                 let p = self.falsify(Some(a), why);
                 let q = self.falsify(Some(b), why);
-                cheapest(vec![p, q])
+                self.cheapest(vec![p, q])
             }
             Expr::Or(a, b) => {
                 let p = self.falsify(Some(a), why)?;
