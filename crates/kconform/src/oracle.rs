@@ -121,6 +121,9 @@ impl Oracle {
             inv.defconfig.as_deref().unwrap_or("\0default").as_bytes(),
         );
         field("toolchain", self.toolchain.as_bytes());
+        for arg in Self::make_args(tree, inv) {
+            field("make-arg", arg.as_bytes());
+        }
         hex::encode(h.finalize())
     }
 
@@ -253,7 +256,36 @@ impl Oracle {
         r
     }
 
-    /// The make invocation for `inv`, the objdir it needs and the file it produces.
+    /// Make arguments after `O=`: ARCH, pinned variables and the target.
+    ///
+    /// Part of the cache key, so changing how the oracle is invoked can never
+    /// serve an output produced the old way.
+    fn make_args(tree: &KernelTree, inv: &Invocation) -> Vec<String> {
+        let mut args = vec![format!("ARCH={}", inv.arch)];
+        for (k, v) in tree::arch_make_vars(&inv.arch) {
+            args.push(format!("{k}={v}"));
+        }
+        match (inv.mode, inv.defconfig.as_deref()) {
+            (Mode::Defconfig, Some(file))
+                if file.ends_with("_defconfig")
+                    && !arch_makefile_has_rule(tree, &inv.arch, file) =>
+            {
+                args.push(file.to_string());
+            }
+            (Mode::Defconfig, Some(file)) => {
+                // `make defconfig` reads arch/$(SRCARCH)/configs/$(KBUILD_DEFCONFIG):
+                // exactly the file, even where an arch Makefile gives the
+                // file's name to a different target (6.1 riscv's
+                // rv32_defconfig merges 32-bit.config into defconfig).
+                args.push(format!("KBUILD_DEFCONFIG={file}"));
+                args.push("defconfig".to_string());
+            }
+            (mode, _) => args.push(mode.name().to_string()),
+        }
+        args
+    }
+
+    /// The make invocation for `inv` in `objdir`.
     pub fn command(tree: &KernelTree, inv: &Invocation, objdir: &Path) -> Command {
         let mut cmd = Command::new("make");
         exec::sanitize_env(&mut cmd);
@@ -264,22 +296,7 @@ impl Oracle {
             .arg("-C")
             .arg(&tree.root)
             .arg(format!("O={}", objdir.display()))
-            .arg(format!("ARCH={}", inv.arch));
-        for (k, v) in tree::arch_make_vars(&inv.arch) {
-            cmd.arg(format!("{k}={v}"));
-        }
-        match (inv.mode, inv.defconfig.as_deref()) {
-            (Mode::Defconfig, Some(file)) if file.ends_with("_defconfig") => {
-                cmd.arg(file);
-            }
-            (Mode::Defconfig, Some(file)) => {
-                // `make defconfig` reads arch/$(SRCARCH)/configs/$(KBUILD_DEFCONFIG).
-                cmd.arg(format!("KBUILD_DEFCONFIG={file}")).arg("defconfig");
-            }
-            (mode, _) => {
-                cmd.arg(mode.name());
-            }
-        }
+            .args(Self::make_args(tree, inv));
         cmd
     }
 
@@ -355,6 +372,24 @@ impl Oracle {
             cacheable,
         ))
     }
+}
+
+/// Whether arch/<srcarch>/Makefile defines `target` itself, shadowing the
+/// generic `%_defconfig` rule that reads the file of that name.
+fn arch_makefile_has_rule(tree: &KernelTree, arch: &str, target: &str) -> bool {
+    let path = tree
+        .root
+        .join("arch")
+        .join(tree::srcarch(arch))
+        .join("Makefile");
+    let Ok(text) = fs::read_to_string(path) else {
+        return false;
+    };
+    text.lines().filter(|l| !l.starts_with('\t')).any(|line| {
+        line.split_once(':').is_some_and(|(targets, _)| {
+            !targets.contains('=') && targets.split_whitespace().any(|t| t == target)
+        })
+    })
 }
 
 /// Objdirs held by one worker, one per (tree, arch), locked for the whole
@@ -469,6 +504,29 @@ mod tests {
         drop(a);
         let mut c = ObjdirPool::default();
         assert_eq!(c.acquire(dir.path(), 0, &t, "x86_64").unwrap(), da);
+    }
+
+    #[test]
+    fn shadowed_defconfig_targets_read_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("arch/riscv")).unwrap();
+        std::fs::write(
+            dir.path().join("arch/riscv/Makefile"),
+            "KBUILD_IMAGE := x\nPHONY += rv32_defconfig\nrv32_defconfig:\n\t$(Q)$(MAKE) defconfig 32-bit.config\n",
+        )
+        .unwrap();
+        let t = fake_tree(dir.path());
+        let mut inv = Invocation::simple("riscv", Mode::Defconfig);
+        inv.defconfig = Some("rv32_defconfig".into());
+        assert_eq!(
+            Oracle::make_args(&t, &inv),
+            ["ARCH=riscv", "KBUILD_DEFCONFIG=rv32_defconfig", "defconfig"]
+        );
+        inv.defconfig = Some("nommu_virt_defconfig".into());
+        assert_eq!(
+            Oracle::make_args(&t, &inv),
+            ["ARCH=riscv", "nommu_virt_defconfig"]
+        );
     }
 
     #[test]

@@ -20,57 +20,25 @@ pub struct KernelTree {
     pub version_fields: [String; 4],
 }
 
-/// Cache root shared by all ktailor tools.
-///
-/// TODO: replace with `ksrc::cache_root` once the ksrc crate builds; this
-/// follows the same contract ($KTAILOR_CACHE, $XDG_CACHE_HOME/ktailor,
-/// ~/.cache/ktailor).
+/// Cache root shared by all ktailor tools, so kconform finds the trees
+/// ktailor extracted and keeps its oracle cache beside them.
 pub fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KTAILOR_CACHE").filter(|v| !v.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(dir).join("ktailor");
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    home.join(".cache").join("ktailor")
+    ksrc::cache_root()
 }
 
-/// Turns `6.12` or a directory into a tree.
-///
-/// TODO: replace with `ksrc::resolve_kernel` once the ksrc crate builds. This
-/// private resolver only knows already-extracted trees
-/// (`<cache>/src/linux-source-<VERSION>`) and never downloads anything.
+/// Turns `6.12` or a directory into a tree, the same way ktailor does (ksrc
+/// extracts Debian's linux-source on first use), and adds the Makefile
+/// version fields the oracle cache key needs.
 pub fn resolve_kernel(spec: &str, cache: &Path) -> Result<KernelTree> {
-    let as_path = Path::new(spec);
-    let root = if as_path.join("Makefile").is_file() {
-        as_path.to_path_buf()
-    } else if !spec.is_empty() && spec.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        let dir = cache.join("src").join(format!("linux-source-{spec}"));
-        if !dir.join("Makefile").is_file() {
-            bail!(
-                "kernel {spec}: no extracted tree at {} (extract linux-source-{spec} there or pass a directory)",
-                dir.display()
-            );
-        }
-        dir
-    } else {
-        bail!("kernel {spec:?}: neither a kernel source directory nor a version like 6.12");
-    };
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("kernel {spec}: cannot resolve {}", root.display()))?;
-    let makefile = std::fs::read_to_string(root.join("Makefile"))
-        .with_context(|| format!("kernel {spec}: cannot read {}/Makefile", root.display()))?;
+    let t = ksrc::resolve_kernel(spec, cache)?;
+    let makefile = std::fs::read_to_string(t.root.join("Makefile"))
+        .with_context(|| format!("kernel {spec}: cannot read {}/Makefile", t.root.display()))?;
     let version_fields = parse_version_fields(&makefile)
-        .with_context(|| format!("kernel {spec}: {}/Makefile", root.display()))?;
+        .with_context(|| format!("kernel {spec}: {}/Makefile", t.root.display()))?;
     Ok(KernelTree {
         spec: spec.to_string(),
-        kernelversion: kernelversion(&version_fields),
-        root,
+        root: t.root,
+        kernelversion: t.kernelversion,
         version_fields,
     })
 }
@@ -101,21 +69,6 @@ pub(crate) fn parse_version_fields(makefile: &str) -> Result<[String; 4]> {
         bail!("empty VERSION");
     }
     Ok(out)
-}
-
-/// Mirrors the top Makefile's KERNELVERSION expression.
-fn kernelversion(f: &[String; 4]) -> String {
-    let mut v = f[0].clone();
-    if !f[1].is_empty() {
-        v.push('.');
-        v.push_str(&f[1]);
-        if !f[2].is_empty() {
-            v.push('.');
-            v.push_str(&f[2]);
-        }
-    }
-    v.push_str(&f[3]);
-    v
 }
 
 /// The ARCH values to test for each directory under arch/.
@@ -201,13 +154,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn version_fields_and_kernelversion() {
+    fn version_fields() {
         let mk = "# SPDX\nVERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 117\nEXTRAVERSION =\nNAME = x\n";
-        let f = parse_version_fields(mk).unwrap();
-        assert_eq!(kernelversion(&f), "6.12.117");
+        assert_eq!(parse_version_fields(mk).unwrap(), ["6", "12", "117", ""]);
         let mk = "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL =\nEXTRAVERSION = -rc3\n";
-        let f = parse_version_fields(mk).unwrap();
-        assert_eq!(kernelversion(&f), "6.1-rc3");
+        assert_eq!(parse_version_fields(mk).unwrap(), ["6", "1", "", "-rc3"]);
         assert!(parse_version_fields("PATCHLEVEL = 1\n").is_err());
     }
 
@@ -217,6 +168,8 @@ mod tests {
         let root = cache.path().join("src").join("linux-source-9.9");
         std::fs::create_dir_all(root.join("arch/x86/configs")).unwrap();
         std::fs::create_dir_all(root.join("arch/arm64")).unwrap();
+        std::fs::create_dir_all(root.join("scripts/kconfig")).unwrap();
+        std::fs::write(root.join("scripts/kconfig/conf.c"), "").unwrap();
         std::fs::write(root.join("arch/Kconfig"), "").unwrap();
         std::fs::write(
             root.join("Makefile"),
@@ -231,7 +184,6 @@ mod tests {
         assert_eq!(t.root, t2.root);
         assert_eq!(arches(&t).unwrap(), ["arm64", "x86_64", "i386"]);
         assert_eq!(defconfig_files(&t, "x86").unwrap(), ["x86_64_defconfig"]);
-        assert!(resolve_kernel("8.8", cache.path()).is_err());
         assert!(resolve_kernel("no such thing", cache.path()).is_err());
     }
 }

@@ -47,6 +47,23 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    // Kconfig evaluation recurses along dependency chains; real trees stay
+    // shallow, but a hostile tree must not overflow the stack. Give the work
+    // a thread with room to spare.
+    let worker = std::thread::Builder::new()
+        .name("ktailor".into())
+        .stack_size(512 << 20)
+        .spawn(move || run(cli));
+    match worker.map(|h| h.join()) {
+        Ok(Ok(code)) => code,
+        _ => {
+            eprintln!("ktailor: error: internal failure");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
     let res = match cli.cmd {
         Cmd::Kconfig(a) => kconfig_cmd::run(a),
         Cmd::Config(a) => config_cmd::run(a),
