@@ -46,9 +46,13 @@ impl Db {
             if !legacy {
                 line = line.strip_suffix('\n').unwrap_or(line);
                 line = line.strip_suffix('\r').unwrap_or(line);
-                if line.is_empty() {
-                    continue;
-                }
+            }
+            // conf handles lines as C strings: a NUL ends the line.
+            if let Some(z) = line.find('\0') {
+                line = &line[..z];
+            }
+            if !legacy && line.is_empty() {
+                continue;
             }
             let (sym_name, val): (&str, String);
             if let Some(rest) = line.strip_prefix('#') {

@@ -173,6 +173,7 @@ pub struct Lexer<'h> {
     help_last_ts: usize,
     help_text: Vec<u8>,
     done: bool,
+    top_eol_sent: bool,
 }
 
 type Res<T> = Result<T, Diag>;
@@ -201,6 +202,7 @@ impl<'h> Lexer<'h> {
             help_last_ts: 0,
             help_text: Vec::new(),
             done: false,
+            top_eol_sent: false,
         };
         let file = lx.file_lookup(top);
         lx.cur_file = file;
@@ -345,6 +347,12 @@ impl<'h> Lexer<'h> {
         if self.stack.len() > 1 {
             self.stack.pop();
             self.cur_file = self.stack.last().map(|b| b.file).unwrap_or(FileId(0));
+            return Ok(Tok::Eol);
+        }
+        // Up to 6.10 the top file also ended with one end-of-line token, so
+        // a last statement without a newline still parsed (with a warning).
+        if self.legacy && !self.top_eol_sent {
+            self.top_eol_sent = true;
             return Ok(Tok::Eol);
         }
         self.done = true;

@@ -24,7 +24,14 @@ struct Parser<'h> {
     attach: Attach,
     current_choice: Option<MenuId>,
     errors: Vec<Diag>,
+    /// Open `(` and `!` in the expression being parsed.
+    nesting: u32,
 }
+
+/// conf's bison stack gives up near 10000 levels ("memory exhausted").
+/// Recursive descent overflows a 2 MiB thread stack (debug build) at
+/// about 300, so stop far below that, at a depth no real Kconfig nears.
+const MAX_NESTING: u32 = 128;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Block {
@@ -96,6 +103,7 @@ fn parse_once(host: &dyn Host, top: &str, dialect: Dialect) -> Result<(Db, Vec<D
         attach: Attach::List(ROOT_MENU),
         current_choice: None,
         errors: Vec::new(),
+        nesting: 0,
     };
     if let Some(prefix) = host.getenv("CONFIG_") {
         p.db.config_prefix = prefix;
@@ -873,18 +881,35 @@ impl<'h> Parser<'h> {
         Ok(Some(l))
     }
 
+    /// One more level of nesting, or a fatal error past [`MAX_NESTING`]
+    /// (errors end the parse, so the count needs no unwinding).
+    fn enter(&mut self) -> Res<()> {
+        if self.nesting >= MAX_NESTING {
+            let (f, l) = self.here();
+            return Err(Diag::at(&f, l, "expression nested too deeply"));
+        }
+        self.nesting += 1;
+        Ok(())
+    }
+
     fn expr_unary(&mut self) -> Res<Option<ExprId>> {
         match self.peek()? {
             Tok::Not => {
                 self.take()?;
-                let Some(e) = self.expr_unary()? else {
+                self.enter()?;
+                let e = self.expr_unary()?;
+                self.nesting -= 1;
+                let Some(e) = e else {
                     return Ok(None);
                 };
                 Ok(Some(self.db.new_expr(Expr::Not(e))))
             }
             Tok::OpenParen => {
                 self.take()?;
-                let Some(e) = self.expr_or()? else {
+                self.enter()?;
+                let e = self.expr_or()?;
+                self.nesting -= 1;
+                let Some(e) = e else {
                     return Ok(None);
                 };
                 if *self.peek()? != Tok::CloseParen {
