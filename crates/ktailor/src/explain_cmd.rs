@@ -67,8 +67,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         None => (String::new(), String::new()),
     };
     let mut st = s.db.clone();
-    let user_set;
-    if a.config.is_some() {
+    let user_set = if a.config.is_some() {
         st.run_mode(
             Mode::OldDefconfig,
             Some(Input {
@@ -81,12 +80,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let set = format!("CONFIG_{name}=");
         let unset = format!("# CONFIG_{name} is not set");
-        user_set = cfg_text.lines().any(|l| l.starts_with(&set) || l == unset);
+        cfg_text.lines().any(|l| l.starts_with(&set) || l == unset)
     } else {
         st.run_mode(Mode::AllNo, None, None, &RunOptions::default())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        user_set = false;
-    }
+        false
+    };
     let ex = ksolve::explain(&mut st, id, user_set);
 
     let cat = Catalog::builtin();
