@@ -110,7 +110,12 @@ fn real_main(cli: Cli) -> Result<bool> {
         return Ok(true);
     }
     if !cfg.oracle_only {
-        cfg.ktailor = cli.ktailor.or_else(default_ktailor);
+        // Cases run in their own directories: a relative path must be
+        // resolved against ours now, or every case fails to start it.
+        cfg.ktailor = cli
+            .ktailor
+            .map(|p| std::path::absolute(&p).unwrap_or(p))
+            .or_else(default_ktailor);
     }
     eprintln!(
         "kconform: {} cases on {}",
