@@ -104,13 +104,7 @@ pub fn arches(tree: &KernelTree) -> Result<Vec<String>> {
 
 /// SRCARCH as the top Makefile derives it from ARCH.
 pub fn srcarch(arch: &str) -> &str {
-    match arch {
-        "i386" | "x86_64" => "x86",
-        "sparc64" => "sparc",
-        "parisc64" => "parisc",
-        "sh64" => "sh",
-        other => other,
-    }
+    ksrc::srcarch_of(arch)
 }
 
 /// Variables some ARCH values need on the make command line.

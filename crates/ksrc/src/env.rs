@@ -136,8 +136,9 @@ pub fn kconfig_env_with(
     derive(tree, arch, process_env.clone())
 }
 
-/// The ARCH to SRCARCH mapping of the top Makefile.
-pub(crate) fn srcarch_of(arch: &str) -> &str {
+/// The ARCH to SRCARCH mapping of the top Makefile (`make ARCH=x86_64`
+/// reads arch/x86/).
+pub fn srcarch_of(arch: &str) -> &str {
     match arch {
         "i386" | "x86_64" => "x86",
         "sparc64" => "sparc",

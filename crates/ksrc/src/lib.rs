@@ -15,7 +15,7 @@ mod tree;
 
 use std::path::PathBuf;
 
-pub use env::{kconfig_env, kconfig_env_with, KconfigEnv, UNOBSERVED_VARS};
+pub use env::{kconfig_env, kconfig_env_with, srcarch_of, KconfigEnv, UNOBSERVED_VARS};
 pub use host::{ShellCacheOptions, ShellStats, TreeHost};
 pub use tree::{resolve_kernel, KernelTree};
 
