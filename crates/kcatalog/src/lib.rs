@@ -14,6 +14,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+mod ladder;
+pub use ladder::{Ladder, Needs, Probe, Probes, Step};
+
 const BUILTIN_FEATURES: &str = include_str!("../../../data/features.toml");
 const BUILTIN_TARGETS: &str = include_str!("../../../data/targets.toml");
 
@@ -103,6 +106,10 @@ pub struct Feature {
     /// Kernel command-line parameters it wants (e.g. `console=ttyS0`).
     #[serde(default)]
     pub cmdline: Vec<String>,
+    /// File system names it makes appear in /proc/filesystems (checked by
+    /// the `filesystems` probe).
+    #[serde(default)]
+    pub filesystems: Vec<String>,
     #[serde(default)]
     pub variants: Vec<Variant>,
 }

@@ -6,15 +6,25 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use kcatalog::{Base, Catalog};
-use ksolve::{Request, Solver};
+use ksolve::Request;
 use serde::Serialize;
 
 use crate::session::{Session, TreeArgs};
+use crate::tailor::{self, did_you_mean, Wanted};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
 pub enum BaseArg {
     Allnoconfig,
     Tinyconfig,
+}
+
+impl BaseArg {
+    pub fn base(self) -> Base {
+        match self {
+            BaseArg::Allnoconfig => Base::Allnoconfig,
+            BaseArg::Tinyconfig => Base::Tinyconfig,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -112,87 +122,21 @@ pub fn parse_fragment(name: &str, text: &str) -> Result<Vec<Request>> {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let cat = Catalog::builtin();
-    let target = match &a.target {
-        Some(t) => Some(cat.target(t).with_context(|| {
-            let names: Vec<&str> = cat.targets.iter().map(|t| t.name.as_str()).collect();
-            format!("unknown target {t:?}; targets: {}", names.join(", "))
-        })?),
-        None => None,
-    };
-    if target.is_none() && a.with.is_empty() && a.fragment.is_empty() {
+    if a.target.is_none() && a.with.is_empty() && a.fragment.is_empty() {
         bail!("nothing to configure: give --target, --with or --fragment");
     }
-    let arch = a
-        .arch
-        .clone()
-        .or_else(|| target.map(|t| t.arch.clone()))
-        .unwrap_or_else(|| "x86_64".into());
-    let base = match a.base {
-        Some(BaseArg::Allnoconfig) => Base::Allnoconfig,
-        Some(BaseArg::Tinyconfig) => Base::Tinyconfig,
-        None => target.map(|t| t.base).unwrap_or(Base::Tinyconfig),
+    let wanted = Wanted {
+        target: a.target.clone(),
+        with: a.with.clone(),
+        without: a.without.clone(),
+        base: a.base.map(BaseArg::base),
+        arch: a.arch.clone(),
     };
-
-    let mut names: Vec<String> = target.map(|t| t.features.clone()).unwrap_or_default();
-    for w in &a.with {
-        if cat.feature(w).is_none() {
-            let s = cat.suggest_feature(w);
-            bail!("unknown feature {w:?}{}", did_you_mean(&s));
-        }
-        if !names.contains(w) {
-            names.push(w.clone());
-        }
-    }
-    for w in &a.without {
-        if cat.feature(w).is_none() {
-            bail!(
-                "unknown feature {w:?}{}",
-                did_you_mean(&cat.suggest_feature(w))
-            );
-        }
-        names.retain(|n| n != w);
-    }
-    let features = cat.closure(&names).map_err(anyhow::Error::msg)?;
-    for w in &a.without {
-        if let Some(f) = features.iter().find(|f| f.requires.contains(w)) {
-            bail!("--without {w}: feature {} requires it", f.name);
-        }
-    }
-
+    let r = tailor::resolve(&cat, &wanted)?;
+    let (arch, base, features) = (r.arch.clone(), r.base, &r.features);
     let s = Session::open(&a.tree, &arch)?;
-    let mut requests = Vec::new();
-    let mut cmdline: Vec<String> = Vec::new();
-    for f in &features {
-        if !f.arches.is_empty() && !f.arches.contains(&arch) {
-            continue;
-        }
-        for r in f.config_for(&s.tree.kernelversion) {
-            requests.push(Request {
-                symbol: r.symbol.clone(),
-                value: r.value.clone(),
-                origin: format!("feature {}", f.name),
-            });
-        }
-        for c in &f.cmdline {
-            if !cmdline.contains(c) {
-                cmdline.push(c.clone());
-            }
-        }
-    }
-    if let Some(t) = target {
-        for c in &t.cmdline {
-            if !cmdline.contains(c) {
-                cmdline.push(c.clone());
-            }
-        }
-    }
-    for p in &a.fragment {
-        requests.extend(read_fragment(p)?);
-    }
-
-    let solver = Solver::new(&s.db, s.base_fragment(base)?);
-    let sol = match solver.solve(&requests) {
-        Ok(sol) => sol,
+    let t = match tailor::tailor(&s, &r, &a.fragment)? {
+        Ok(t) => t,
         Err(e) => {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&e)?);
@@ -201,6 +145,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    let (sol, requests, cmdline) = (&t.solution, &t.requests, &t.cmdline);
     crate::output::write_atomic(&a.output, sol.config.as_bytes())?;
     let frag_path = a.fragment_out.clone().unwrap_or_else(|| {
         let mut p = a.output.clone().into_os_string();
@@ -211,10 +156,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
 
     let lines = sol.config.lines().count();
     let builtin = sol.config.lines().filter(|l| l.ends_with("=y")).count();
-    let base_name = match base {
-        Base::Allnoconfig => "allnoconfig",
-        Base::Tinyconfig => "tinyconfig",
-    };
+    let base_name = tailor::base_name(base);
     if a.json {
         let r = Report {
             kernelversion: &s.tree.kernelversion,
@@ -267,15 +209,6 @@ pub fn run(a: Args) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-pub fn did_you_mean(s: &[impl AsRef<str>]) -> String {
-    if s.is_empty() {
-        String::new()
-    } else {
-        let v: Vec<&str> = s.iter().map(|x| x.as_ref()).collect();
-        format!("; did you mean {}?", v.join(", "))
-    }
 }
 
 #[cfg(test)]

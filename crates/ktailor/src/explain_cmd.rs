@@ -55,7 +55,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             "{name} is not a symbol of Linux {} {}{}",
             s.tree.kernelversion,
             a.arch,
-            crate::config_cmd::did_you_mean(&sug)
+            crate::tailor::did_you_mean(&sug)
         );
     };
 

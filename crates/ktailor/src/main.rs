@@ -2,11 +2,16 @@
 //! by booting it. This file only parses the command line and dispatches.
 
 mod bench;
+mod boot_cmd;
+mod build_cmd;
 mod config_cmd;
 mod explain_cmd;
 mod kconfig_cmd;
+mod ladder_cmd;
+mod ladder_report;
 mod output;
 mod session;
+mod tailor;
 
 use std::process::ExitCode;
 
@@ -28,6 +33,12 @@ enum Cmd {
     Config(config_cmd::Args),
     /// Why a symbol has its value, and what it would take to enable it.
     Explain(explain_cmd::Args),
+    /// Build a target's kernel (or a .config) out of tree, incrementally.
+    Build(build_cmd::Args),
+    /// Boot a target's kernel in QEMU and check, probe by probe, what works.
+    Boot(boot_cmd::Args),
+    /// Replay the seed's milestones: build each step incrementally, boot it, check its probes.
+    Ladder(ladder_cmd::Args),
     /// Measure ktailor against the kernel's own tools, in the same run.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -68,6 +79,9 @@ fn run(cli: Cli) -> ExitCode {
         Cmd::Kconfig(a) => kconfig_cmd::run(a),
         Cmd::Config(a) => config_cmd::run(a),
         Cmd::Explain(a) => explain_cmd::run(a),
+        Cmd::Build(a) => build_cmd::run(a),
+        Cmd::Boot(a) => boot_cmd::run(a),
+        Cmd::Ladder(a) => ladder_cmd::run(a),
         Cmd::Bench(BenchCmd::Kconfig(a)) => bench::run(a),
     };
     match res {

@@ -1,0 +1,292 @@
+//! Rendering a ladder run: a Markdown table (the seed's "it's grown about
+//! 8x", step by step) and an SVG bar chart of the image sizes. Pure
+//! functions of the report, so the files are reproducible from ladder.json.
+
+use std::fmt::Write;
+
+use crate::boot_cmd::BootReport;
+use crate::build_cmd::{mib, secs};
+use crate::ladder_cmd::{LadderReport, StepRow};
+
+/// What proved a step: probes passed, or the console text it showed.
+pub fn probes_cell(r: &StepRow, boot: Option<&BootReport>) -> String {
+    match boot.or(r.boot.as_ref()) {
+        None => "not booted".into(),
+        Some(b) if b.expected.is_empty() => match (&b.expect, b.expect_seen) {
+            (Some(e), true) => format!("console: {e:?}"),
+            (Some(e), false) => format!("no {e:?} on the console"),
+            (None, _) => b.verdict.clone(),
+        },
+        Some(b) => format!("{}/{} probes", r.probes_passed, b.expected.len()),
+    }
+}
+
+/// The summary table alone.
+pub fn table(rep: &LadderReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| # | step | options added | CONFIG lines | =y | vmlinux | bzImage | build | boot to init | probes | result |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for (i, r) in rep.steps.iter().enumerate() {
+        let init = r
+            .boot
+            .as_ref()
+            .and_then(|b| b.boot_to_init_s)
+            .map(|t| format!("{t:.2}s"))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {}{} | {} | {} | {} |",
+            i + 1,
+            r.name,
+            r.options_added.len(),
+            r.config_lines,
+            r.builtin,
+            mib(r.vmlinux_bytes),
+            mib(r.image_bytes),
+            secs(r.build_s),
+            if r.incremental {
+                format!(" ({} objs)", r.compiled)
+            } else {
+                " (clean)".into()
+            },
+            init,
+            probes_cell(r, None),
+            if r.ok { "pass" } else { "FAIL" }
+        );
+    }
+    s
+}
+
+/// The whole Markdown report: the table, growth, and per step what it
+/// added and what proved it.
+pub fn markdown(rep: &LadderReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Ladder: Linux {} {} from {}\n",
+        rep.kernelversion, rep.arch, rep.base
+    );
+    let _ = writeln!(s, "Command: `{}`\n", rep.command);
+    let _ = writeln!(
+        s,
+        "Total: {} ({}).\n",
+        secs(rep.total_s),
+        if rep.ok {
+            "every step passed"
+        } else {
+            "some steps FAILED"
+        }
+    );
+    s.push_str(&table(rep));
+    let built: Vec<_> = rep.steps.iter().filter(|r| r.vmlinux_bytes > 0).collect();
+    if let (Some(f), Some(l)) = (built.first(), built.last()) {
+        let _ = writeln!(
+            s,
+            "\nGrowth from `{}` to `{}`: CONFIG lines {:.1}x, vmlinux {:.1}x, bzImage {:.1}x.",
+            f.name,
+            l.name,
+            l.config_lines as f64 / f.config_lines.max(1) as f64,
+            l.vmlinux_bytes as f64 / f.vmlinux_bytes.max(1) as f64,
+            l.image_bytes as f64 / f.image_bytes.max(1) as f64
+        );
+    }
+    let _ = writeln!(s, "\n![size per step](ladder-size.svg)\n");
+    for (i, r) in rep.steps.iter().enumerate() {
+        let _ = writeln!(s, "## {}. {}\n\n{}\n", i + 1, r.name, r.seed);
+        let _ = writeln!(s, "- features: {}", r.features.join(", "));
+        let _ = writeln!(
+            s,
+            "- options added ({}): {}",
+            r.options_added.len(),
+            r.options_added
+                .iter()
+                .map(|o| format!("`{o}`"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if !r.new_probes.is_empty() {
+            let _ = writeln!(s, "- new probes: {}", r.new_probes.join(", "));
+        }
+        if let Some(b) = &r.boot {
+            let _ = writeln!(
+                s,
+                "- boot: {} ({}, {:.1}s), `{}`",
+                b.verdict, b.accel, b.seconds, b.append
+            );
+            for p in &b.probes {
+                let _ = writeln!(s, "  - `{}` {}: {}", p.probe, p.status, p.detail);
+            }
+        }
+        for f in &r.failures {
+            let _ = writeln!(s, "- FAILED: {f}");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn esc(t: &str) -> String {
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A grouped bar chart: vmlinux and bzImage size per step, in MiB.
+pub fn svg(rep: &LadderReport) -> String {
+    let n = rep.steps.len().max(1);
+    let (left, top, bottom, bar_w, gap) = (60.0, 40.0, 110.0, 18.0, 22.0);
+    let group = bar_w * 2.0 + gap;
+    let width = left + group * n as f64 + 20.0;
+    let plot_h = 260.0;
+    let height = top + plot_h + bottom;
+    let max = rep
+        .steps
+        .iter()
+        .map(|r| r.vmlinux_bytes.max(r.image_bytes))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        / (1024.0 * 1024.0);
+    let step = nice_step(max / 5.0);
+    let top_val = (max / step).ceil() * step;
+    let y = |v: f64| top + plot_h - v / top_val * plot_h;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{left}" y="20" font-size="13">Linux {} {}: size per ladder step (MiB)</text>"#,
+        esc(&rep.kernelversion),
+        esc(&rep.arch)
+    );
+    let mut v = 0.0;
+    while v <= top_val + 1e-9 {
+        let yy = y(v);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v}</text>"##,
+            width - 10.0,
+            left - 6.0,
+            yy + 4.0
+        );
+        v += step;
+    }
+    for (i, r) in rep.steps.iter().enumerate() {
+        let x = left + gap / 2.0 + group * i as f64;
+        for (j, (bytes, color)) in [(r.vmlinux_bytes, "#4e79a7"), (r.image_bytes, "#f28e2b")]
+            .iter()
+            .enumerate()
+        {
+            let mb = *bytes as f64 / (1024.0 * 1024.0);
+            let bx = x + bar_w * j as f64;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{bx:.1}" y="{:.1}" width="{bar_w}" height="{:.1}" fill="{color}"><title>{} {}: {mb:.2} MiB</title></rect>"#,
+                y(mb),
+                y(0.0) - y(mb),
+                esc(&r.name),
+                if j == 0 { "vmlinux" } else { "bzImage" }
+            );
+        }
+        let lx = x + bar_w;
+        let ly = top + plot_h + 12.0;
+        let _ = writeln!(
+            s,
+            r#"<text x="{lx:.1}" y="{ly:.1}" transform="rotate(40 {lx:.1} {ly:.1})">{}{}</text>"#,
+            esc(&r.name),
+            if r.ok { "" } else { " (FAIL)" }
+        );
+    }
+    let ly = height - 12.0;
+    let _ = writeln!(
+        s,
+        r##"<rect x="{left}" y="{:.1}" width="10" height="10" fill="#4e79a7"/><text x="{:.1}" y="{ly:.1}">vmlinux</text><rect x="{:.1}" y="{:.1}" width="10" height="10" fill="#f28e2b"/><text x="{:.1}" y="{ly:.1}">bzImage</text>"##,
+        ly - 9.0,
+        left + 14.0,
+        left + 80.0,
+        ly - 9.0,
+        left + 94.0
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+/// 1, 2 or 5 times a power of ten, at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    if raw <= 0.0 || !raw.is_finite() {
+        return 1.0;
+    }
+    let p = 10f64.powf(raw.log10().floor());
+    for m in [1.0, 2.0, 5.0, 10.0] {
+        if m * p >= raw {
+            return m * p;
+        }
+    }
+    10.0 * p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, vm: u64, img: u64, ok: bool) -> StepRow {
+        StepRow {
+            name: name.into(),
+            seed: "s".into(),
+            features: vec!["f".into()],
+            options_added: vec!["A=y".into()],
+            config_lines: 400,
+            builtin: 300,
+            vmlinux_bytes: vm,
+            image_bytes: img,
+            build_s: 61.0,
+            compiled: 10,
+            incremental: true,
+            new_probes: vec![],
+            required_probes: vec![],
+            probes_passed: 0,
+            boot: None,
+            ok,
+            failures: if ok { vec![] } else { vec!["x".into()] },
+        }
+    }
+
+    fn rep() -> LadderReport {
+        LadderReport {
+            kernelversion: "6.12.117".into(),
+            arch: "x86_64".into(),
+            base: "tinyconfig".into(),
+            out_dir: "/o".into(),
+            command: "ktailor ladder".into(),
+            total_s: 125.0,
+            steps: vec![
+                row("console", 1 << 20, 1 << 19, true),
+                row("a<b", 8 << 20, 4 << 20, false),
+            ],
+            ok: false,
+        }
+    }
+
+    #[test]
+    fn markdown_has_table_and_growth() {
+        let m = markdown(&rep());
+        assert!(m.contains("| 1 | console | 1 | 400 | 300 | 1.00 MiB | 0.50 MiB | 1m01s (10 objs) | - | not booted | pass |"), "{m}");
+        assert!(m.contains("vmlinux 8.0x, bzImage 8.0x"), "{m}");
+        assert!(m.contains("- FAILED: x"));
+    }
+
+    #[test]
+    fn svg_is_escaped_and_scaled() {
+        let s = svg(&rep());
+        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+        assert!(s.contains("a&lt;b (FAIL)"));
+        assert_eq!(s.matches("<rect").count(), 4 + 2);
+        assert_eq!(nice_step(1.7), 2.0);
+        assert_eq!(nice_step(0.3), 0.5);
+    }
+}
