@@ -20,7 +20,7 @@ use crate::kbuild;
 use crate::scan::{self, FileScan, PciMatch, PCI_ANY_ID};
 
 /// Bumped whenever the index's meaning changes, so old caches are rebuilt.
-pub const FORMAT: u32 = 9;
+pub const FORMAT: u32 = 10;
 
 /// Where a thing is defined and when that code is compiled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -417,10 +417,14 @@ impl Index {
                 module: module.clone(),
             };
             for h in &s.syscalls {
+                let mut st = site(h.line, h.cond);
+                if let Some(x) = &h.extra {
+                    st.cond = Cond::and([st.cond, x.clone()]);
+                }
                 sys_sites
                     .entry((h.name.clone(), h.compat))
                     .or_default()
-                    .push(site(h.line, h.cond));
+                    .push(st);
             }
             for h in &s.fs {
                 idx.filesystems.push(Filesystem {

@@ -12,6 +12,7 @@
 
 pub mod cond;
 pub mod cpp;
+pub mod debian;
 pub mod diagnose;
 pub mod index;
 pub mod inputs;

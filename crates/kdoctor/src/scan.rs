@@ -40,6 +40,9 @@ pub struct SyscallHit {
     pub compat: bool,
     pub line: u32,
     pub cond: u32,
+    /// A condition the macro itself adds (`SYSCALL32_DEFINEn` is the compat
+    /// definition under CONFIG_COMPAT and the native one without it).
+    pub extra: Option<Cond>,
 }
 
 /// A `file_system_type` (`name` = `.name`) or `net_proto_family`
@@ -103,6 +106,7 @@ pub fn markers(b: &[u8]) -> Markers {
     let tables = has("pci_device_id") || has("virtio_device_id");
     let any = tables
         || has("SYSCALL_DEFINE")
+        || has("SYSCALL32_DEFINE")
         || has("file_system_type")
         || has("net_proto_family")
         || has("COND_SYSCALL")
@@ -182,15 +186,18 @@ pub fn scan_file(path: &str, src: &str, module: Option<&str>, sh: &Shared<'_>) -
                     fs.table_refs.push(("id_table".into(), n.to_string()));
                 }
             }
-            if let Some((compat, _)) = syscall_macro(w) {
+            if let Some(kinds) = syscall_macro(w) {
                 if toks.get(i + 1).is_some_and(|x| x.is("(")) {
                     if let Some(name) = ident(i + 2) {
-                        fs.syscalls.push(SyscallHit {
-                            name: name.to_string(),
-                            compat,
-                            line: t.line,
-                            cond: t.cond,
-                        });
+                        for (compat, extra) in kinds {
+                            fs.syscalls.push(SyscallHit {
+                                name: name.to_string(),
+                                compat,
+                                line: t.line,
+                                cond: t.cond,
+                                extra,
+                            });
+                        }
                     }
                 }
             } else if is_sys_ni && (w == "COND_SYSCALL" || w == "COND_SYSCALL_COMPAT") {
@@ -378,14 +385,27 @@ fn layered<'a>(sh: &'a Shared<'_>, hs: &'a [Arc<Header>], m: &'a Macros) -> Laye
     Layered(v)
 }
 
-/// `SYSCALL_DEFINEn` / `COMPAT_SYSCALL_DEFINEn` → Some(compat).
-fn syscall_macro(w: &str) -> Option<(bool, u8)> {
-    let (compat, rest) = match w.strip_prefix("COMPAT_SYSCALL_DEFINE") {
-        Some(r) => (true, r),
-        None => (false, w.strip_prefix("SYSCALL_DEFINE")?),
+/// `SYSCALL_DEFINEn` / `COMPAT_SYSCALL_DEFINEn` → the definitions it
+/// makes: (compat, extra condition). `SYSCALL32_DEFINEn`
+/// (include/linux/syscalls.h) is `COMPAT_SYSCALL_DEFINEn` under
+/// CONFIG_COMPAT and `SYSCALL_DEFINEn` otherwise.
+fn syscall_macro(w: &str) -> Option<Vec<(bool, Option<Cond>)>> {
+    let (kinds, rest) = if let Some(r) = w.strip_prefix("COMPAT_SYSCALL_DEFINE") {
+        (vec![(true, None)], r)
+    } else if let Some(r) = w.strip_prefix("SYSCALL32_DEFINE") {
+        let compat = Cond::Y("COMPAT".into());
+        (
+            vec![
+                (true, Some(compat.clone())),
+                (false, Some(Cond::not(compat))),
+            ],
+            r,
+        )
+    } else {
+        (vec![(false, None)], w.strip_prefix("SYSCALL_DEFINE")?)
     };
     match rest.as_bytes() {
-        [d @ b'0'..=b'6'] => Some((compat, d - b'0')),
+        [b'0'..=b'6'] => Some(kinds),
         _ => None,
     }
 }
@@ -994,5 +1014,23 @@ SYSCALL_DEFINE1(epoll_create1, int, flags)
             .contains(&("id_table".to_string(), "tbl".to_string())));
         assert!(s.has_pci_driver);
         assert_eq!(s.msgs[0].options, vec!["POSIX_TIMERS".to_string()]);
+    }
+
+    /// `SYSCALL32_DEFINEn` is the compat syscall with CONFIG_COMPAT and the
+    /// native one without (fanotify_mark; found validating Debian's kernel).
+    #[test]
+    fn syscall32_define_is_compat_or_native() {
+        let k = syscall_macro("SYSCALL32_DEFINE6").unwrap();
+        assert_eq!(k.len(), 2);
+        assert_eq!(k[0], (true, Some(Cond::Y("COMPAT".into()))));
+        assert!(!k[1].0);
+        assert_eq!(k[1].1.as_ref().unwrap().to_string(), "!COMPAT=y");
+        assert_eq!(
+            syscall_macro("COMPAT_SYSCALL_DEFINE2"),
+            Some(vec![(true, None)])
+        );
+        assert_eq!(syscall_macro("SYSCALL_DEFINE0"), Some(vec![(false, None)]));
+        assert_eq!(syscall_macro("SYSCALL_DEFINE7"), None);
+        assert!(markers(b"SYSCALL32_DEFINE0(sigreturn)").any);
     }
 }

@@ -104,7 +104,7 @@ const DEVICES: &[Device] = &[
 
 #[test]
 fn qemu_and_ec2_devices() {
-    let Some(k) = common::kernel() else { return };
+    let k = common::kernel();
     let mut failures = Vec::new();
     for (what, v, d, c, want) in DEVICES {
         let guards = pci_lookup(&k.index, *v, *d, *c);
@@ -132,7 +132,7 @@ fn qemu_and_ec2_devices() {
 
 #[test]
 fn virtio_hop_says_how() {
-    let Some(k) = common::kernel() else { return };
+    let k = common::kernel();
     let g = pci_lookup(&k.index, 0x1af4, 0x1042, None);
     let blk = g
         .iter()
@@ -145,26 +145,18 @@ fn virtio_hop_says_how() {
     assert!(g.iter().all(|g| g.matched_by != "virtio"));
 }
 
-/// Recall against Debian's modules.alias for the same kernel (extracted
-/// from linux-image-6.12.*-amd64 with dpkg-deb and depmod into a temp dir;
-/// see docs/DOCTOR.md). Skipped when the file is not there.
+/// Recall against Debian's modules.alias for the same kernel: the
+/// linux-image package of the tree's source version, fetched and indexed
+/// with depmod into the cache on first use (`kdoctor::debian`; see
+/// docs/DOCTOR.md).
 #[test]
 fn recall_against_debian_modules_alias() {
-    let Some(k) = common::kernel() else { return };
-    let dir = ksrc::cache_root().join("doctor");
-    let alias = std::fs::read_dir(&dir).ok().and_then(|rd| {
-        rd.flatten()
-            .map(|e| e.path().join("modules.alias"))
-            .find(|p| p.is_file() && p.to_string_lossy().contains("6.12"))
-    });
-    let Some(alias) = alias else {
-        eprintln!(
-            "SKIP: no debian-6.12*/modules.alias under {}",
-            dir.display()
-        );
-        return;
-    };
-    let aliases = validate::parse_pci_aliases(&std::fs::read_to_string(&alias).unwrap());
+    let k = common::kernel();
+    let d = common::debian(&k);
+    let alias = d.modules_alias();
+    let text = std::fs::read_to_string(&alias)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", alias.display()));
+    let aliases = validate::parse_pci_aliases(&text);
     assert!(aliases.len() > 1000, "{} aliases", aliases.len());
     let r = validate::pci_recall(&k.index, &aliases);
     let frac = r.found as f64 / r.aliases as f64;
