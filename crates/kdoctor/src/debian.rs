@@ -108,6 +108,13 @@ pub fn provision(tree: &ksrc::KernelTree, arch: &str, cache_root: &Path) -> Resu
     if let Some(k) = load(&dir) {
         return Ok(k);
     }
+    // One download at a time; whoever waited finds the result.
+    let mut lock = dir.clone().into_os_string();
+    lock.push(".lock");
+    let _lock = crate::index::lock_file(Path::new(&lock))?;
+    if let Some(k) = load(&dir) {
+        return Ok(k);
+    }
     let debarch = debian_arch(arch)?;
     let (package, version) = find_package(&tree.kernelversion, debarch)?;
     let parent = dir
@@ -227,7 +234,7 @@ pub fn provision(tree: &ksrc::KernelTree, arch: &str, cache_root: &Path) -> Resu
             .with_context(|| format!("cannot remove the incomplete {}", dir.display()))?;
     }
     if let Err(e) = std::fs::rename(&stage, &dir) {
-        // Another process finished first: use its copy.
+        // Someone without the lock finished first: use their copy.
         if let Some(k) = load(&dir) {
             return Ok(k);
         }

@@ -17,7 +17,7 @@ use crate::rules::{self, Pattern, Symptoms};
 /// Where a suggestion's reason was seen, so a person can check it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// `log`, `strace`, `lspci`, `probe`, `question`.
+    /// `log`, `strace`, `lspci`, `qmp`, `probe`, `question`.
     pub input: String,
     /// 1-based line in that input (0 for questions).
     pub line: usize,
@@ -167,7 +167,8 @@ pub fn pci_lookup_sub(
 ) -> Vec<Guard> {
     let subdevice = sub.map(|s| s.1);
     let subject = match class {
-        Some(c) => format!("pci {vendor:04x}:{device:04x} class {c:06x}"),
+        Some(c) if c > 0xffff => format!("pci {vendor:04x}:{device:04x} class {c:06x}"),
+        Some(c) => format!("pci {vendor:04x}:{device:04x} class {c:04x}"),
         None => format!("pci {vendor:04x}:{device:04x}"),
     };
     let mut out: Vec<Guard> = Vec::new();
@@ -234,12 +235,26 @@ pub fn pci_lookup_sub(
                 .get(&vid)
                 .cloned()
                 .unwrap_or_else(|| format!("virtio ID {vid}"));
+            // The virtio driver works only over the virtio-pci transport
+            // (matched above by vendor), so the device needs both: asking
+            // for them together also lets the solver pick the transport to
+            // select VIRTIO rather than some other virtio driver.
+            let transport = out
+                .iter()
+                .find(|g| g.matched_by == "vendor" && g.file.contains("virtio_pci"))
+                .map(|g| g.cond.clone());
             for v in index.virtio.iter().filter(|v| v.device == vid) {
                 let via = vec![
                     format!("virtio-pci {device:04x} is virtio device {vid} ({name})"),
                     format!("{} in {}:{}", v.table, v.site.file, v.site.line),
                 ];
-                push_guard(&mut out, guard_of(&subject, &v.site, "virtio", via));
+                let mut g = guard_of(&subject, &v.site, "virtio", via);
+                if let Some(t) = &transport {
+                    g.cond = Cond::and([t.clone(), g.cond]);
+                    g.expr = g.cond.to_string();
+                    g.symbol = innermost(&g.cond);
+                }
+                push_guard(&mut out, g);
             }
         }
     }
@@ -293,6 +308,21 @@ fn guard_of(subject: &str, site: &Site, matched_by: &str, via: Vec<String>) -> G
         via,
         needs_subsystem: false,
     }
+}
+
+/// Devices a kernel boots and runs without a driver for (the PCI core
+/// handles them): drivers matching them add extras, and rank low. `class`
+/// is 24-bit or, as lspci -n and QMP give it, 16-bit.
+fn optional_class(class: Option<u32>) -> Option<&'static str> {
+    let c = class?;
+    let c = if c > 0xffff { c >> 8 } else { c };
+    Some(match c {
+        0x0600 => "; optional: a host bridge needs no driver, this one only adds extras (AGP, EDAC, ...)",
+        0x0601 => "; optional: an ISA/LPC bridge needs no driver (serial, RTC and keyboard behind it are probed without it)",
+        0x0604 => "; optional: the PCI core drives PCI-to-PCI bridges",
+        0x0c05 => "; optional: only for sensors and EEPROMs on the SMBus",
+        _ => return None,
+    })
 }
 
 /// The option to name: the innermost (last) positive one of the first
@@ -424,16 +454,16 @@ impl<'a> Doctor<'a> {
         if let Some(p) = &inputs.probes {
             self.probes(p, "probe");
         }
-        if let Some(l) = &inputs.lspci {
-            for d in inputs::parse_lspci(l) {
-                let ev = Evidence {
-                    input: "lspci".into(),
-                    line: d.line_no,
-                    text: d.line.trim().to_string(),
-                };
-                let sub = d.subvendor.zip(d.subdevice);
-                self.pci_device(&ev, d.vendor, d.device, d.class, sub);
-            }
+        let lspci = inputs.lspci.as_deref().map(inputs::parse_lspci);
+        let listed = lspci.iter().flatten().map(|d| ("lspci", d));
+        for (input, d) in listed.chain(inputs.devices.iter().map(|d| ("qmp", d))) {
+            let ev = Evidence {
+                input: input.into(),
+                line: d.line_no,
+                text: d.line.trim().to_string(),
+            };
+            let sub = d.subvendor.zip(d.subdevice);
+            self.pci_device(&ev, d.vendor, d.device, d.class, sub);
         }
         for q in &inputs.questions {
             let ev = Evidence {
@@ -738,8 +768,10 @@ impl<'a> Doctor<'a> {
         let best_exact = guards
             .iter()
             .any(|g| g.matched_by == "vendor+device" || g.matched_by == "virtio");
+        let virtio_pci = guards.iter().any(|g| g.matched_by == "virtio");
+        let optional = optional_class(class);
         for g in guards {
-            let score = match g.matched_by.as_str() {
+            let mut score = match g.matched_by.as_str() {
                 "vendor+device" => 85,
                 "virtio" => 85,
                 "class" if !best_exact => 80,
@@ -748,6 +780,16 @@ impl<'a> Doctor<'a> {
                 "vendor" => 50,
                 _ => 30,
             };
+            let mut aside = "";
+            if virtio_pci && g.matched_by != "virtio" && !g.file.contains("virtio_pci") {
+                // vDPA and the like also claim virtio IDs; virtio-pci plus
+                // the virtio driver is what a guest uses.
+                score = score.min(40);
+                aside = "; an alternative to the virtio-pci transport and virtio driver, not needed with them";
+            } else if let Some(why) = optional {
+                score = score.min(45);
+                aside = why;
+            }
             let why = format!(
                 "{} matches this device ({}){}",
                 g.module
@@ -760,7 +802,7 @@ impl<'a> Doctor<'a> {
                 } else {
                     ""
                 }
-            );
+            ) + aside;
             let cand = self.candidate_from(
                 &g.cond,
                 Kind::Pci,
@@ -890,7 +932,7 @@ impl<'a> Doctor<'a> {
                     self.note(&rule, ev, "the disk is visible (partitions and their driver are listed): the disk driver is there; the file system or root= is what is missing".into());
                 }
                 opt(self, "EXT4_FS", 55, "the root file system's driver must be built in; the message does not say the type — ext4 is the usual one (check with blkid)".into());
-                if !partitions_listed && self.inputs.lspci.is_none() {
+                if !partitions_listed && self.inputs.lspci.is_none() && self.inputs.devices.is_empty() {
                     // Without the machine's PCI devices, name the usual
                     // disk controllers of QEMU and EC2.
                     for (v, d, c, score, what) in [

@@ -538,6 +538,9 @@ impl Index {
     ) -> Result<(Index, CacheInfo)> {
         let path = Index::cache_path(cache_root, &tree.root, &tree.kernelversion, arch);
         let t = Instant::now();
+        // Another process (or test thread) building the same index: wait
+        // for it, then load its result rather than building it twice.
+        let _lock = lock_file(&path.with_extension("lock"))?;
         if let Ok(bytes) = std::fs::read(&path) {
             if let Ok(idx) = serde_json::from_slice::<Index>(&bytes) {
                 if idx.format == FORMAT
@@ -641,6 +644,34 @@ impl Index {
             .iter()
             .filter(|m| format_matches(&m.format, line))
             .collect()
+    }
+}
+
+/// An exclusive lock on `path` (created if needed), held until the file
+/// is dropped. Locks are per open file, so threads of one process exclude
+/// each other too.
+pub(crate) fn lock_file(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    loop {
+        // SAFETY: flock on a descriptor this function owns; no memory is
+        // shared with the kernel.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        if r == 0 {
+            return Ok(f);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
     }
 }
 

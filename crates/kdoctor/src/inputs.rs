@@ -16,6 +16,10 @@ pub struct Inputs {
     pub lspci: Option<String>,
     /// Probe result lines (`KTAILOR-PROBE {...}`), if separate from the log.
     pub probes: Option<String>,
+    /// PCI functions known without text to parse (QEMU's `query-pci` for a
+    /// target's machine); their evidence input is `qmp`.
+    #[serde(default)]
+    pub devices: Vec<PciDevice>,
     /// Direct questions: `syscall NAME`, `af AF_X`, `fs NAME`,
     /// `pci VVVV:DDDD[:CLASS]`.
     pub questions: Vec<String>,
@@ -42,6 +46,7 @@ impl Default for Inputs {
             strace: None,
             lspci: None,
             probes: None,
+            devices: Vec::new(),
             questions: Vec::new(),
             config: None,
             init: None,

@@ -3,6 +3,7 @@
 
 mod bench;
 mod config_cmd;
+mod doctor_cmd;
 mod explain_cmd;
 mod kconfig_cmd;
 mod output;
@@ -28,6 +29,9 @@ enum Cmd {
     Config(config_cmd::Args),
     /// Why a symbol has its value, and what it would take to enable it.
     Explain(explain_cmd::Args),
+    /// From a symptom (log, strace, lspci, a QEMU machine, a question) to the
+    /// option that fixes it, answered from the kernel source.
+    Doctor(Box<doctor_cmd::Args>),
     /// Measure ktailor against the kernel's own tools, in the same run.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -68,6 +72,7 @@ fn run(cli: Cli) -> ExitCode {
         Cmd::Kconfig(a) => kconfig_cmd::run(a),
         Cmd::Config(a) => config_cmd::run(a),
         Cmd::Explain(a) => explain_cmd::run(a),
+        Cmd::Doctor(a) => doctor_cmd::run(*a),
         Cmd::Bench(BenchCmd::Kconfig(a)) => bench::run(a),
     };
     match res {
