@@ -87,6 +87,48 @@ pub struct Report {
     pub address_checked: usize,
 }
 
+impl Report {
+    /// Every prediction matched, and the two syscall checks agreed.
+    pub fn all_match(&self) -> bool {
+        self.categories.values().all(|c| c.mismatches.is_empty())
+            && self.method_disagreements.is_empty()
+    }
+}
+
+impl std::fmt::Display for Report {
+    /// One line per category, a line per mismatch, then the address check.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (cat, c) in &self.categories {
+            writeln!(
+                f,
+                "  {cat}: {}/{} match, {} compiled in, {} not comparable",
+                c.matches, c.total, c.built, c.skipped
+            )?;
+            for m in &c.mismatches {
+                writeln!(
+                    f,
+                    "    MISMATCH {}: predicted {}, System.map says {} (guard {} at {})",
+                    m.what, m.predicted, m.actual, m.guard, m.site
+                )?;
+            }
+        }
+        write!(
+            f,
+            "  address check: {} syscalls judged{}",
+            self.address_checked,
+            if self.address_checked == 0 {
+                " (no kernel/sys_ni.o or nm)"
+            } else {
+                ""
+            }
+        )?;
+        for d in &self.method_disagreements {
+            write!(f, "\n    METHOD DISAGREEMENT {d}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Offsets of symbols inside an object file (`nm`), for the stub-address
 /// check. None when nm or the object is unavailable.
 fn object_offsets(obj: &Path) -> Option<HashMap<String, u64>> {

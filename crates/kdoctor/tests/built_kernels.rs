@@ -90,17 +90,9 @@ fn judge(k: &common::Kernel, what: &str, dir: &Path, address_check: bool) -> Vec
     let rep = validate::check_build(&k.index, dir)
         .unwrap_or_else(|e| panic!("{what}: cannot read the build in {}: {e}", dir.display()));
     let mut failures = Vec::new();
-    eprintln!("{what} ({}):", dir.display());
+    eprintln!("{what} ({}):\n{rep}", dir.display());
     for (cat, c) in &rep.categories {
-        eprintln!(
-            "  {cat}: {}/{} match, {} compiled in (not comparable: {})",
-            c.matches, c.total, c.built, c.skipped
-        );
         for m in &c.mismatches {
-            eprintln!(
-                "    MISMATCH {}: predicted {}, System.map says {} (guard {} at {})",
-                m.what, m.predicted, m.actual, m.guard, m.site
-            );
             if !EXPLAINED
                 .iter()
                 .any(|(c2, w)| c2 == cat && m.what.starts_with(w))
@@ -109,7 +101,6 @@ fn judge(k: &common::Kernel, what: &str, dir: &Path, address_check: bool) -> Vec
             }
         }
     }
-    eprintln!("  address check judged {} syscalls", rep.address_checked);
     for d in &rep.method_disagreements {
         failures.push(format!(
             "{what}: weak-type and address checks disagree: {d}"

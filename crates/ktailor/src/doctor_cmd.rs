@@ -514,11 +514,9 @@ fn validate_dir(index: &Index, dir: &Path) -> Result<Validation> {
         );
     }
     let report = validate::check(index, &b.config, &b.map, b.sys_ni.as_ref());
-    let ok = report.categories.values().all(|c| c.mismatches.is_empty())
-        && report.method_disagreements.is_empty();
     Ok(Validation {
         build: dir.display().to_string(),
-        ok,
+        ok: report.all_match(),
         report,
     })
 }
@@ -648,31 +646,7 @@ fn print_report(r: &Report) {
 }
 
 fn print_validation(v: &Validation) {
-    println!("validation against {}:", v.build);
-    for (cat, c) in &v.report.categories {
-        println!(
-            "  {cat}: {}/{} match, {} compiled in, {} not comparable",
-            c.matches, c.total, c.built, c.skipped
-        );
-        for m in &c.mismatches {
-            println!(
-                "    MISMATCH {}: predicted {}, System.map says {} (guard {} at {})",
-                m.what, m.predicted, m.actual, m.guard, m.site
-            );
-        }
-    }
-    println!(
-        "  address check: {} syscalls judged{}",
-        v.report.address_checked,
-        if v.report.address_checked == 0 {
-            " (no kernel/sys_ni.o or nm)"
-        } else {
-            ""
-        }
-    );
-    for d in &v.report.method_disagreements {
-        println!("    METHOD DISAGREEMENT {d}");
-    }
+    println!("validation against {}:\n{}", v.build, v.report);
     println!("  {}", if v.ok { "all match" } else { "MISMATCHES" });
 }
 

@@ -26,6 +26,11 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+fn assert_stderr_has(out: &Output, want: &str) {
+    let err = text(&out.stderr);
+    assert!(err.contains(want), "wanted {want:?} on stderr:\n{err}");
+}
+
 /// Runs `ktailor doctor ARGS --json`, requires success, returns the report.
 fn doctor_json(args: &[&str]) -> Value {
     let mut all = vec!["doctor"];
@@ -155,11 +160,7 @@ fn default_output_is_a_ranked_list_with_evidence_and_source() {
     );
     // A second run uses the cache.
     let again = ktailor(&["doctor", "--syscall", "read"]);
-    assert!(
-        text(&again.stderr).contains("loaded from cache"),
-        "{}",
-        text(&again.stderr)
-    );
+    assert_stderr_has(&again, "loaded from cache");
 }
 
 #[test]
@@ -326,15 +327,30 @@ fn validate_debian_and_bad_build_directories() {
             .unwrap()
             > 40
     );
+    // The same kernel judged against a config without EPOLL: exit 1, and
+    // the mismatch is named.
+    let debian = Path::new(v["build"].as_str().unwrap());
+    let wrong = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(debian.join(".config")).unwrap();
+    assert!(config.contains("CONFIG_EPOLL=y\n"));
+    std::fs::write(
+        wrong.path().join(".config"),
+        config.replace("CONFIG_EPOLL=y\n", "# CONFIG_EPOLL is not set\n"),
+    )
+    .unwrap();
+    std::fs::copy(debian.join("System.map"), wrong.path().join("System.map")).unwrap();
+    let out = ktailor(&["doctor", "--validate-build", wrong.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("MISMATCH epoll_create1: predicted not built in, System.map says built in"),
+        "{stdout}"
+    );
     // A directory that is not a build, and Debian's System.map stub.
     let d = tempfile::tempdir().unwrap();
     let out = ktailor(&["doctor", "--validate-build", d.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("no .config there"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "no .config there");
     std::fs::write(d.path().join(".config"), "CONFIG_64BIT=y\n").unwrap();
     std::fs::write(
         d.path().join("System.map"),
@@ -343,11 +359,7 @@ fn validate_debian_and_bad_build_directories() {
     .unwrap();
     let out = ktailor(&["doctor", "--validate-build", d.path().to_str().unwrap()]);
     assert_ne!(out.status.code(), Some(0));
-    assert!(
-        text(&out.stderr).contains("not a real System.map"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "not a real System.map");
 }
 
 #[test]

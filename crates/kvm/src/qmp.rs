@@ -139,7 +139,7 @@ pub fn query_pci(qemu: &Path, machine: &kcatalog::Machine) -> Result<PciQuery, V
     args.extend([
         "-S".to_string(),
         "-qmp".to_string(),
-        format!("unix:{},server=on,wait=off", socket_arg(&socket)?),
+        format!("unix:{},server=on,wait=off", cmdline::escape(&socket)?),
     ]);
 
     let mut cmd = Command::new(qemu);
@@ -210,16 +210,6 @@ fn without_boot_args(args: &[String]) -> Vec<String> {
         out.push(a.clone());
     }
     out
-}
-
-fn socket_arg(p: &Path) -> Result<String, VmError> {
-    let s = p.to_str().ok_or_else(|| {
-        VmError::Invalid(format!(
-            "{} is not valid UTF-8; QEMU options cannot carry it",
-            p.display()
-        ))
-    })?;
-    Ok(s.replace(',', ",,"))
 }
 
 fn qmp_error(msg: String) -> VmError {
