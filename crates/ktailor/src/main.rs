@@ -5,6 +5,7 @@ mod bench;
 mod boot_cmd;
 mod build_cmd;
 mod config_cmd;
+mod doctor_cmd;
 mod explain_cmd;
 mod kconfig_cmd;
 mod ladder_cmd;
@@ -39,6 +40,9 @@ enum Cmd {
     Boot(boot_cmd::Args),
     /// Replay the seed's milestones: build each step incrementally, boot it, check its probes.
     Ladder(ladder_cmd::Args),
+    /// From a symptom (log, strace, lspci, a QEMU machine, a question) to the
+    /// option that fixes it, answered from the kernel source.
+    Doctor(Box<doctor_cmd::Args>),
     /// Measure ktailor against the kernel's own tools, in the same run.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -82,6 +86,7 @@ fn run(cli: Cli) -> ExitCode {
         Cmd::Build(a) => build_cmd::run(a),
         Cmd::Boot(a) => boot_cmd::run(a),
         Cmd::Ladder(a) => ladder_cmd::run(a),
+        Cmd::Doctor(a) => doctor_cmd::run(*a),
         Cmd::Bench(BenchCmd::Kconfig(a)) => bench::run(a),
     };
     match res {

@@ -64,7 +64,7 @@ fn is_word(s: &str) -> bool {
 }
 
 /// QEMU's option syntax doubles commas inside values.
-fn escape(path: &Path) -> Result<String, VmError> {
+pub(crate) fn escape(path: &Path) -> Result<String, VmError> {
     let s = path.to_str().ok_or_else(|| {
         VmError::Invalid(format!(
             "{} is not valid UTF-8; QEMU options cannot carry it",

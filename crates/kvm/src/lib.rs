@@ -16,6 +16,7 @@ mod cmdline;
 mod console;
 mod control;
 mod health;
+mod qmp;
 mod reaper;
 
 use std::collections::VecDeque;
@@ -32,6 +33,7 @@ pub use cmdline::AccelUsed;
 pub use console::BootTime;
 pub use control::{Control, HostForward};
 pub use health::kvm_usable;
+pub use qmp::{parse_query_pci, query_pci, PciFunction, PciQuery};
 pub use reaper::kill_all_vms;
 
 use reaper::VmProcess;

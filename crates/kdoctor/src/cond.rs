@@ -1,0 +1,385 @@
+//! Guard conditions: when a piece of kernel code is compiled in.
+//!
+//! Kbuild and the C preprocessor test options in different ways (`obj-$(X)`
+//! takes the tristate value, `#ifdef CONFIG_X` is only true for `=y`,
+//! `IS_ENABLED` for `y` or `m`), and a file reached through an `obj-m`
+//! directory is a module even if its own line says `obj-y`. Keeping the value
+//! tristate and combining with min/max (as Kconfig does) makes "built into
+//! vmlinux" (`=y`) and "available at all" (`>= m`) two readings of one
+//! expression.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A tristate value: `N < M < Y`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Tri {
+    N,
+    M,
+    Y,
+}
+
+impl Tri {
+    pub fn from_value(v: &str) -> Tri {
+        match v {
+            "y" => Tri::Y,
+            "m" => Tri::M,
+            _ => Tri::N,
+        }
+    }
+    fn not(self) -> Tri {
+        match self {
+            Tri::N => Tri::Y,
+            Tri::M => Tri::M,
+            Tri::Y => Tri::N,
+        }
+    }
+    fn bool(b: bool) -> Tri {
+        if b {
+            Tri::Y
+        } else {
+            Tri::N
+        }
+    }
+}
+
+/// When something is compiled. Atoms name symbols without `CONFIG_`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Cond {
+    True,
+    False,
+    /// `obj-m`: only ever a module.
+    Mod,
+    /// `obj-$(CONFIG_X)`: the symbol's own tristate value.
+    Tri(String),
+    /// `#ifdef CONFIG_X`, `defined(CONFIG_X)`, `IS_BUILTIN`, `ifeq ($(CONFIG_X),y)`.
+    Y(String),
+    /// `IS_ENABLED`, `ifdef CONFIG_X`, `ifneq ($(CONFIG_X),)`: `y` or `m`.
+    Set(String),
+    /// `IS_MODULE`, `ifeq ($(CONFIG_X),m)`.
+    M(String),
+    /// A test we could not read as options (kept verbatim, assumed to hold).
+    Opaque(String),
+    Not(Box<Cond>),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+}
+
+/// A parsed `.config`: symbol (without prefix) to value; absent means `n`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub values: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Reads `CONFIG_X=v` lines; anything else (comments, `# ... is not
+    /// set`, junk) is skipped, because a log or a half-written file must not
+    /// stop a diagnosis.
+    pub fn parse(text: &str) -> Config {
+        let mut values = BTreeMap::new();
+        for line in text.lines() {
+            let line = line.trim();
+            let Some(rest) = line.strip_prefix("CONFIG_") else {
+                continue;
+            };
+            let Some((k, v)) = rest.split_once('=') else {
+                continue;
+            };
+            let v = v.trim().trim_matches('"');
+            if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                values.insert(k.to_string(), v.to_string());
+            }
+        }
+        Config { values }
+    }
+
+    pub fn tri(&self, sym: &str) -> Tri {
+        self.values
+            .get(sym)
+            .map(|v| Tri::from_value(v))
+            .unwrap_or(Tri::N)
+    }
+
+    pub fn get(&self, sym: &str) -> Option<&str> {
+        self.values.get(sym).map(|s| s.as_str())
+    }
+}
+
+impl Cond {
+    pub fn and(parts: impl IntoIterator<Item = Cond>) -> Cond {
+        let mut out: Vec<Cond> = Vec::new();
+        for p in parts {
+            match p {
+                Cond::True => {}
+                Cond::False => return Cond::False,
+                Cond::And(v) => {
+                    for x in v {
+                        if !out.contains(&x) {
+                            out.push(x);
+                        }
+                    }
+                }
+                x => {
+                    if !out.contains(&x) {
+                        out.push(x);
+                    }
+                }
+            }
+        }
+        match out.len() {
+            0 => Cond::True,
+            1 => out.pop().unwrap_or(Cond::True),
+            _ => Cond::And(out),
+        }
+    }
+
+    pub fn or(parts: impl IntoIterator<Item = Cond>) -> Cond {
+        let mut out: Vec<Cond> = Vec::new();
+        for p in parts {
+            match p {
+                Cond::False => {}
+                Cond::True => return Cond::True,
+                Cond::Or(v) => {
+                    for x in v {
+                        if !out.contains(&x) {
+                            out.push(x);
+                        }
+                    }
+                }
+                x => {
+                    if !out.contains(&x) {
+                        out.push(x);
+                    }
+                }
+            }
+        }
+        match out.len() {
+            0 => Cond::False,
+            1 => out.pop().unwrap_or(Cond::False),
+            _ => Cond::Or(out),
+        }
+    }
+
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(c: Cond) -> Cond {
+        match c {
+            Cond::True => Cond::False,
+            Cond::False => Cond::True,
+            Cond::Not(x) => *x,
+            x => Cond::Not(Box::new(x)),
+        }
+    }
+
+    /// The value under a configuration. Opaque tests count as true: they
+    /// are mostly compiler or architecture checks that hold for the tree we
+    /// indexed, and the validation against built kernels measures the cost.
+    pub fn eval(&self, cfg: &Config) -> Tri {
+        match self {
+            Cond::True | Cond::Opaque(_) => Tri::Y,
+            Cond::False => Tri::N,
+            Cond::Mod => Tri::M,
+            Cond::Tri(s) => cfg.tri(s),
+            Cond::Y(s) => Tri::bool(cfg.tri(s) == Tri::Y),
+            Cond::Set(s) => Tri::bool(cfg.tri(s) != Tri::N),
+            Cond::M(s) => Tri::bool(cfg.tri(s) == Tri::M),
+            Cond::Not(x) => x.eval(cfg).not(),
+            Cond::And(v) => v.iter().map(|x| x.eval(cfg)).min().unwrap_or(Tri::Y),
+            Cond::Or(v) => v.iter().map(|x| x.eval(cfg)).max().unwrap_or(Tri::N),
+        }
+    }
+
+    /// Every symbol mentioned, in order of first appearance.
+    pub fn symbols(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.walk_syms(&mut out);
+        out
+    }
+
+    fn walk_syms(&self, out: &mut Vec<String>) {
+        match self {
+            Cond::Tri(s) | Cond::Y(s) | Cond::Set(s) | Cond::M(s) if !out.contains(s) => {
+                out.push(s.clone());
+            }
+            Cond::Not(x) => x.walk_syms(out),
+            Cond::And(v) | Cond::Or(v) => v.iter().for_each(|x| x.walk_syms(out)),
+            _ => {}
+        }
+    }
+
+    pub fn has_opaque(&self) -> bool {
+        match self {
+            Cond::Opaque(_) => true,
+            Cond::Not(x) => x.has_opaque(),
+            Cond::And(v) | Cond::Or(v) => v.iter().any(|x| x.has_opaque()),
+            _ => false,
+        }
+    }
+
+    /// The alternatives (disjunctive normal form), each a list of literals
+    /// `(symbol test, wanted)`. Capped: guards are small, and a runaway
+    /// product must not hang a diagnosis.
+    pub fn alternatives(&self) -> Vec<Vec<Literal>> {
+        let mut v = self.dnf(false);
+        v.truncate(64);
+        v
+    }
+
+    fn dnf(&self, neg: bool) -> Vec<Vec<Literal>> {
+        const CAP: usize = 256;
+        match (self, neg) {
+            (Cond::True, false) | (Cond::False, true) => vec![vec![]],
+            (Cond::True, true) | (Cond::False, false) => vec![],
+            (Cond::Opaque(_), _) | (Cond::Mod, _) => vec![vec![]],
+            (Cond::Not(x), n) => x.dnf(!n),
+            (Cond::Tri(s), n) | (Cond::Set(s), n) => vec![vec![Literal {
+                symbol: s.clone(),
+                on: !n,
+            }]],
+            (Cond::Y(s), n) => vec![vec![Literal {
+                symbol: s.clone(),
+                on: !n,
+            }]],
+            (Cond::M(s), false) => vec![vec![Literal {
+                symbol: s.clone(),
+                on: true,
+            }]],
+            (Cond::M(s), true) => vec![vec![Literal {
+                symbol: s.clone(),
+                on: false,
+            }]],
+            (Cond::And(v), false) | (Cond::Or(v), true) => {
+                let mut acc: Vec<Vec<Literal>> = vec![vec![]];
+                for x in v {
+                    let alts = x.dnf(neg);
+                    let mut next = Vec::new();
+                    for a in &acc {
+                        for b in &alts {
+                            let mut c = a.clone();
+                            let mut ok = true;
+                            for l in b {
+                                if c.iter().any(|k| k.symbol == l.symbol && k.on != l.on) {
+                                    ok = false;
+                                    break;
+                                }
+                                if !c.contains(l) {
+                                    c.push(l.clone());
+                                }
+                            }
+                            if ok && next.len() < CAP {
+                                next.push(c);
+                            }
+                        }
+                    }
+                    acc = next;
+                }
+                acc
+            }
+            (Cond::Or(v), false) | (Cond::And(v), true) => {
+                let mut out = Vec::new();
+                for x in v {
+                    for a in x.dnf(neg) {
+                        if out.len() < CAP && !out.contains(&a) {
+                            out.push(a);
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    fn prec(&self) -> u8 {
+        match self {
+            Cond::Or(_) => 1,
+            Cond::And(_) => 2,
+            _ => 3,
+        }
+    }
+}
+
+/// One term of an alternative: the symbol must be enabled (`on`) or not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Literal {
+    pub symbol: String,
+    pub on: bool,
+}
+
+impl fmt::Display for Cond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sub = |f: &mut fmt::Formatter<'_>, c: &Cond, min: u8| -> fmt::Result {
+            if c.prec() < min {
+                write!(f, "({c})")
+            } else {
+                write!(f, "{c}")
+            }
+        };
+        match self {
+            Cond::True => write!(f, "y"),
+            Cond::False => write!(f, "n"),
+            Cond::Mod => write!(f, "m"),
+            Cond::Tri(s) => write!(f, "{s}"),
+            Cond::Y(s) => write!(f, "{s}=y"),
+            Cond::Set(s) => write!(f, "{s}!=n"),
+            Cond::M(s) => write!(f, "{s}=m"),
+            Cond::Opaque(t) => write!(f, "[{t}]"),
+            Cond::Not(x) => {
+                write!(f, "!")?;
+                sub(f, x, 3)
+            }
+            Cond::And(v) => {
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, " && ")?;
+                    }
+                    sub(f, x, 2)?;
+                }
+                Ok(())
+            }
+            Cond::Or(v) => {
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, " || ")?;
+                    }
+                    sub(f, x, 1)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tristate_nesting() {
+        let g = Cond::and([Cond::Tri("NET".into()), Cond::Tri("UNIX".into())]);
+        let mut cfg = Config::parse("CONFIG_NET=y\nCONFIG_UNIX=m\n");
+        assert_eq!(g.eval(&cfg), Tri::M);
+        cfg.values.insert("UNIX".into(), "y".into());
+        assert_eq!(g.eval(&cfg), Tri::Y);
+        assert_eq!(g.to_string(), "NET && UNIX");
+    }
+
+    #[test]
+    fn ifdef_is_builtin_only() {
+        let g = Cond::Y("FOO".into());
+        assert_eq!(g.eval(&Config::parse("CONFIG_FOO=m")), Tri::N);
+        let n = Cond::not(Cond::Y("FOO".into()));
+        assert_eq!(n.eval(&Config::parse("CONFIG_FOO=m")), Tri::Y);
+    }
+
+    #[test]
+    fn alternatives() {
+        let g = Cond::and([
+            Cond::Tri("A".into()),
+            Cond::or([Cond::Y("B".into()), Cond::not(Cond::Y("C".into()))]),
+        ]);
+        let alts = g.alternatives();
+        assert_eq!(alts.len(), 2);
+        assert_eq!(g.to_string(), "A && (B=y || !C=y)");
+    }
+}
