@@ -255,141 +255,141 @@ pub fn boot_plan(plan: &Plan, verbose: bool) -> Result<Outcome> {
     Ok(o)
 }
 
-pub fn run(a: Args) -> Result<ExitCode> {
+/// The machine a bare `--kernel-image` boots on: a PC with nothing attached.
+fn bare_machine() -> kcatalog::Machine {
+    kcatalog::Machine {
+        machine: "pc".into(),
+        memory_mb: 256,
+        cpus: 1,
+        firmware: "bios".into(),
+        nics: vec![],
+        disks: vec![],
+        userspace: "none".into(),
+    }
+}
+
+/// A kernel ready to boot and what its features expect.
+struct Booting {
+    name: String,
+    image: PathBuf,
+    config: String,
+    machine: kcatalog::Machine,
+    cmdline: Vec<String>,
+    filesystems: Vec<String>,
+    probes: Vec<String>,
+    workdir: PathBuf,
+}
+
+/// `--kernel-image`: the target (if any) says machine and probes.
+fn from_image(a: &Args, img: &Path) -> Result<Booting> {
     let cat = kcatalog::Catalog::builtin();
-    let (image, config, machine, cmdline, filesystems, probes, workdir, name) = match &a
-        .kernel_image
-    {
-        Some(img) => {
-            if !img.is_file() {
-                bail!("kernel image {} does not exist", img.display());
-            }
-            let config = match &a.what.config {
-                Some(c) => std::fs::read_to_string(c)
-                    .with_context(|| format!("cannot read {}", c.display()))?,
-                None => config_near(img).unwrap_or_default(),
-            };
-            let (machine, features) = match &a.what.target {
-                Some(t) => {
-                    let t = cat
-                        .target(t)
-                        .with_context(|| format!("unknown target {t:?}"))?;
-                    let names = t.features.clone();
-                    let fs = cat.closure(&names).map_err(anyhow::Error::msg)?;
-                    (t.machine.clone(), fs)
-                }
-                None => (
-                    kcatalog::Machine {
-                        machine: "pc".into(),
-                        memory_mb: 256,
-                        cpus: 1,
-                        firmware: "bios".into(),
-                        nics: vec![],
-                        disks: vec![],
-                        userspace: "none".into(),
-                    },
-                    Vec::new(),
-                ),
-            };
-            let mut cmdline = Vec::new();
-            let mut fsys = Vec::new();
-            let mut probes = Vec::new();
-            for f in features {
-                cmdline.extend(f.cmdline.iter().cloned());
-                fsys.extend(f.filesystems.iter().cloned());
-                probes.extend(f.probes.iter().cloned());
-            }
-            for v in [&mut cmdline, &mut fsys, &mut probes] {
-                let mut seen = std::collections::BTreeSet::new();
-                v.retain(|x| seen.insert(x.clone()));
-            }
-            let cache = a.what.tree.cache.clone().unwrap_or_else(ksrc::cache_root);
-            let name = a.what.target.clone().unwrap_or_else(|| "image".into());
-            let workdir = cache.join("boot").join(&name);
-            (
-                img.clone(),
-                config,
-                machine,
-                cmdline,
-                fsys,
-                probes,
-                workdir,
-                name,
-            )
+    if !img.is_file() {
+        bail!("kernel image {} does not exist", img.display());
+    }
+    let config = match &a.what.config {
+        Some(c) => {
+            std::fs::read_to_string(c).with_context(|| format!("cannot read {}", c.display()))?
         }
-        None => {
-            if a.what.target.is_none() && a.what.config.is_none() {
-                bail!("nothing to boot: give --target, or --kernel-image FILE");
-            }
-            // Refuse what cannot boot before spending minutes on a build.
-            if let (Some(t), None) = (&a.what.target, &a.userspace) {
-                if let Some(t) = cat.target(t) {
-                    Userspace::parse(&t.machine.userspace)?;
-                }
-            }
-            let p = match build_cmd::prepare(&a.what, a.json)? {
-                Ok(p) => p,
-                Err(code) => return Ok(code),
-            };
-            let out = a
-                .make
-                .out
-                .clone()
-                .unwrap_or_else(|| build_cmd::default_out(&p, &a.what.tree));
-            if !a.json {
-                eprintln!("building {} in {}", p.name, out.display());
-            }
-            let r = match build_cmd::run_build(&p, p.config.clone(), &out, a.make.jobs, !a.json) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("ktailor: build failed: {e}");
-                    return Ok(ExitCode::from(1));
-                }
-            };
-            if !a.json {
-                eprintln!("{}", build_cmd::BuildSummary::new(&p, &r).line());
-            }
-            let machine =
-                p.target
-                    .as_ref()
-                    .map(|t| t.machine.clone())
-                    .unwrap_or(kcatalog::Machine {
-                        machine: "pc".into(),
-                        memory_mb: 256,
-                        cpus: 1,
-                        firmware: "bios".into(),
-                        nics: vec![],
-                        disks: vec![],
-                        userspace: "none".into(),
-                    });
-            (
-                r.image.clone(),
-                p.config.clone(),
-                machine,
-                p.cmdline.clone(),
-                p.filesystems.clone(),
-                p.probes.clone(),
-                out.join("ktailor-boot"),
-                p.name.clone(),
-            )
-        }
+        None => config_near(img).unwrap_or_default(),
     };
-    let mut machine = machine;
+    let (machine, features) = match &a.what.target {
+        Some(t) => {
+            let t = cat
+                .target(t)
+                .with_context(|| format!("unknown target {t:?}"))?;
+            let fs = cat.closure(&t.features).map_err(anyhow::Error::msg)?;
+            (t.machine.clone(), fs)
+        }
+        None => (bare_machine(), Vec::new()),
+    };
+    let mut b = Booting {
+        name: a.what.target.clone().unwrap_or_else(|| "image".into()),
+        image: img.to_path_buf(),
+        config,
+        machine,
+        cmdline: Vec::new(),
+        filesystems: Vec::new(),
+        probes: Vec::new(),
+        workdir: PathBuf::new(),
+    };
+    for f in features {
+        b.cmdline.extend(f.cmdline.iter().cloned());
+        b.filesystems.extend(f.filesystems.iter().cloned());
+        b.probes.extend(f.probes.iter().cloned());
+    }
+    for v in [&mut b.cmdline, &mut b.filesystems, &mut b.probes] {
+        let mut seen = std::collections::BTreeSet::new();
+        v.retain(|x| seen.insert(x.clone()));
+    }
+    let cache = a.what.tree.cache.clone().unwrap_or_else(ksrc::cache_root);
+    b.workdir = cache.join("boot").join(&b.name);
+    Ok(b)
+}
+
+/// No image: solve and build the target first. `Err(code)`: already reported.
+fn from_build(a: &Args) -> Result<std::result::Result<Booting, ExitCode>> {
+    if a.what.target.is_none() && a.what.config.is_none() {
+        bail!("nothing to boot: give --target, or --kernel-image FILE");
+    }
+    // Refuse what cannot boot before spending minutes on a build.
+    if let (Some(t), None) = (&a.what.target, &a.userspace) {
+        if let Some(t) = kcatalog::Catalog::builtin().target(t) {
+            Userspace::parse(&t.machine.userspace)?;
+        }
+    }
+    let p = match build_cmd::prepare(&a.what, a.json)? {
+        Ok(p) => p,
+        Err(code) => return Ok(Err(code)),
+    };
+    let out = a
+        .make
+        .out
+        .clone()
+        .unwrap_or_else(|| build_cmd::default_out(&p, &a.what.tree));
+    let r = match build_cmd::build_reported(&p, &out, a.make.jobs, a.json) {
+        Ok(r) => r,
+        Err(code) => return Ok(Err(code)),
+    };
+    Ok(Ok(Booting {
+        name: p.name.clone(),
+        image: r.image.clone(),
+        config: p.config.clone(),
+        machine: p
+            .target
+            .as_ref()
+            .map(|t| t.machine.clone())
+            .unwrap_or_else(bare_machine),
+        cmdline: p.cmdline.clone(),
+        filesystems: p.filesystems.clone(),
+        probes: p.probes.clone(),
+        workdir: out.join("ktailor-boot"),
+    }))
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let b = match &a.kernel_image {
+        Some(img) => from_image(&a, img)?,
+        None => match from_build(&a)? {
+            Ok(b) => b,
+            Err(code) => return Ok(code),
+        },
+    };
+    let mut machine = b.machine;
     if let Some(u) = &a.userspace {
         machine.userspace = u.clone();
     }
     let mut plan = Plan::new(
-        image.clone(),
-        config,
+        b.image.clone(),
+        b.config,
         machine.clone(),
-        a.workdir.clone().unwrap_or(workdir),
+        a.workdir.clone().unwrap_or(b.workdir),
     )?;
     plan.probes = match &a.probes {
         Some(p) => p.clone(),
-        None => applicable(&probes, &machine),
+        None => applicable(&b.probes, &machine),
     };
-    plan.filesystems = filesystems;
-    plan.cmdline = cmdline;
+    plan.filesystems = b.filesystems;
+    plan.cmdline = b.cmdline;
     plan.cmdline.extend(a.append.iter().cloned());
     plan.expect = default_expect(plan.userspace);
     plan.accel = a.vm.accel.accel();
@@ -399,7 +399,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
     plan.initrd = a.initrd.clone();
     if !a.json {
         eprintln!(
-            "booting {name} ({} machine, {} userspace, {} required probes)",
+            "booting {} ({} machine, {} userspace, {} required probes)",
+            b.name,
             machine.machine,
             plan.userspace.as_str(),
             if matches!(plan.userspace, Userspace::Probe | Userspace::Busybox) {
@@ -410,7 +411,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         );
     }
     let o = boot_plan(&plan, a.verbose && !a.json)?;
-    let report = BootReport::new(&o, plan.userspace, &image);
+    let report = BootReport::new(&o, plan.userspace, &b.image);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

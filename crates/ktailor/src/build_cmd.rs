@@ -310,9 +310,39 @@ pub fn run_build(
     result
 }
 
+/// Builds `p` into `out`, saying what it does unless `json`; a failed build
+/// is reported here and becomes exit status 1.
+pub fn build_reported(
+    p: &Prepared,
+    out: &Path,
+    jobs: usize,
+    json: bool,
+) -> std::result::Result<kbuild::BuildReport, ExitCode> {
+    if !json {
+        eprintln!(
+            "building Linux {} {} ({}) in {}",
+            p.session.tree.kernelversion,
+            p.arch,
+            p.name,
+            out.display()
+        );
+    }
+    match run_build(p, p.config.clone(), out, jobs, !json) {
+        Ok(r) => {
+            if !json {
+                eprintln!("{}", BuildSummary::new(p, &r).line());
+            }
+            Ok(r)
+        }
+        Err(e) => {
+            eprintln!("ktailor: build failed: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 pub fn run(a: Args) -> Result<ExitCode> {
-    let missing = kbuild::check_deps();
-    if let Err(m) = missing {
+    if let Err(m) = kbuild::check_deps() {
         bail!("{m}");
     }
     let p = match prepare(&a.what, a.json)? {
@@ -324,27 +354,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| default_out(&p, &a.what.tree));
-    if !a.json {
-        eprintln!(
-            "building Linux {} {} ({}) in {}",
-            p.session.tree.kernelversion,
-            p.arch,
-            p.name,
-            out.display()
-        );
-    }
-    let report = match run_build(&p, p.config.clone(), &out, a.make.jobs, !a.json) {
+    let report = match build_reported(&p, &out, a.make.jobs, a.json) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("ktailor: build failed: {e}");
-            return Ok(ExitCode::from(1));
-        }
+        Err(code) => return Ok(code),
     };
     let s = BuildSummary::new(&p, &report);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
-        println!("{}", s.line());
         println!("image: {}", s.image);
         println!("log: {}", s.log);
     }

@@ -137,7 +137,19 @@ pub fn run(a: Args) -> Result<ExitCode> {
         ))
     });
     let report_dir = a.report.clone().unwrap_or_else(|| out.join("report"));
-    let mut prev_config = String::new();
+    // "Options added" by the first step are relative to the bare base.
+    let bare = tailor::resolve(
+        &cat,
+        &Wanted {
+            base: Some(base),
+            arch: Some(a.arch.clone()),
+            ..Default::default()
+        },
+    )?;
+    let mut prev_config = match tailor::tailor(&session, &bare, &[])? {
+        Ok(t) => t.solution.config,
+        Err(e) => bail!("the bare {}: {e}", tailor::base_name(base)),
+    };
     let mut rows: Vec<StepRow> = Vec::new();
     let mut prepared = Prepared {
         session,

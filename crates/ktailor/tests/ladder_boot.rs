@@ -195,7 +195,7 @@ fn ladder_to_virtio_and_failure_verdicts() {
     assert!(
         strs(&v["tail"])
             .iter()
-            .any(|l| l.contains("VFS: Unable to mount root fs")),
+            .any(|l| l.contains("No working init found")),
         "{v}"
     );
     assert!(
