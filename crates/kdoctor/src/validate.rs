@@ -136,7 +136,12 @@ fn object_offsets(obj: &Path) -> Option<HashMap<String, u64>> {
     if !out.status.success() {
         return None;
     }
-    let text = String::from_utf8_lossy(&out.stdout);
+    Some(parse_nm(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Symbol offsets from `nm` output (undefined symbols, which have no
+/// address, are left out).
+pub fn parse_nm(text: &str) -> HashMap<String, u64> {
     let mut m = HashMap::new();
     for line in text.lines() {
         let mut it = line.split_whitespace();
@@ -146,7 +151,7 @@ fn object_offsets(obj: &Path) -> Option<HashMap<String, u64>> {
             }
         }
     }
-    Some(m)
+    m
 }
 
 /// Compares the index with one build directory (holding `.config`,

@@ -11,8 +11,12 @@
 //!   the real System.map from its packages, see `kdoctor::debian`): far
 //!   larger than defconfig, at no build cost.
 //!
-//! defconfig takes ~45 minutes to build on two cores, too long for CI; it
-//! is validated with `ktailor doctor --validate-build DIR`.
+//! - the x86_64 defconfig build, recorded: a defconfig vmlinux takes ~45
+//!   minutes on two cores, too long for CI, so
+//!   `scripts/doctor-defconfig-fixture` builds it once and records its
+//!   .config, the System.map symbols the check reads and `nm sys_ni.o` in
+//!   `tests/fixtures/defconfig-6.12/`; the test judges the current index
+//!   against that real build exactly as against a build of its own.
 
 mod common;
 
@@ -131,6 +135,64 @@ fn index_predicts_allnoconfig_and_tinyconfig_builds() {
         let dir = build(&k, name, target);
         failures.extend(judge(&k, target, &dir, true));
     }
+    assert!(
+        failures.is_empty(),
+        "unexplained mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+fn gunzip(path: &Path) -> String {
+    use std::io::Read;
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_string(&mut s)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    s
+}
+
+#[test]
+fn index_predicts_the_recorded_defconfig_build() {
+    let k = common::kernel();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/defconfig-6.12");
+    let release = std::fs::read_to_string(dir.join("kernelrelease")).unwrap();
+    assert_eq!(
+        release.trim(),
+        k.tree.kernelversion,
+        "the recorded defconfig build is of another kernel than the tree here; \
+         re-record it with scripts/doctor-defconfig-fixture"
+    );
+    let b = validate::Build {
+        config: kdoctor::Config::parse(&gunzip(&dir.join("config.gz"))),
+        map: validate::SystemMap::parse(&gunzip(&dir.join("System.map.gz"))),
+        sys_ni: Some(validate::parse_nm(
+            &std::fs::read_to_string(dir.join("sys_ni.nm")).unwrap(),
+        )),
+    };
+    let rep = validate::check(&k.index, &b.config, &b.map, b.sys_ni.as_ref());
+    eprintln!("defconfig (recorded):\n{rep}");
+    let mut failures = Vec::new();
+    for (cat, c) in &rep.categories {
+        for m in &c.mismatches {
+            if !EXPLAINED
+                .iter()
+                .any(|(c2, w)| c2 == cat && m.what.starts_with(w))
+            {
+                failures.push(format!("defconfig/{cat}: {}", m.what));
+            }
+        }
+    }
+    failures.extend(rep.method_disagreements.iter().cloned());
+    let (native, compat) = (&rep.categories[NATIVE], &rep.categories[COMPAT]);
+    assert!(native.total > 200 && compat.total > 40);
+    assert_eq!(
+        rep.address_checked,
+        native.total + compat.total,
+        "the address check judged every syscall"
+    );
+    // defconfig builds most of it in: the comparison is not vacuous.
+    assert!(native.built > 150 && rep.categories["filesystems"].built > 20);
     assert!(
         failures.is_empty(),
         "unexplained mismatches:\n{}",
