@@ -99,6 +99,8 @@ pub struct Plan {
     pub disks: Vec<PathBuf>,
     /// An initramfs to use instead of the one `userspace` implies.
     pub initrd: Option<PathBuf>,
+    /// Files added to ktailor's initramfs (they may replace its own).
+    pub files: Vec<kinitramfs::ExtraFile>,
 }
 
 impl Plan {
@@ -124,6 +126,7 @@ impl Plan {
             workdir,
             disks: Vec::new(),
             initrd: None,
+            files: Vec::new(),
         })
     }
 }
@@ -291,14 +294,22 @@ fn command_line(plan: &Plan, expected: &[String], disk: Option<&str>) -> String 
 
 /// Writes the initramfs the plan's userspace needs; `None` for `none`.
 fn write_initrd(plan: &Plan) -> Result<Option<PathBuf>, BootError> {
+    if !plan.files.is_empty() && (plan.initrd.is_some() || plan.userspace == Userspace::None) {
+        return Err(BootError::Unsupported(
+            "files can only be added to ktailor's own initramfs: drop --initrd, or use \
+             --userspace hello, probe or busybox"
+                .into(),
+        ));
+    }
     if let Some(p) = &plan.initrd {
         return Ok(Some(p.clone()));
     }
+    let f = &plan.files;
     let cpio = match plan.userspace {
         Userspace::None => return Ok(None),
-        Userspace::Hello => kinitramfs::hello_initramfs(),
-        Userspace::Probe => kinitramfs::probe_initramfs(&[]),
-        Userspace::Busybox => kinitramfs::busybox_initramfs(&[])?,
+        Userspace::Hello => kinitramfs::hello_initramfs(f),
+        Userspace::Probe => kinitramfs::probe_initramfs(f),
+        Userspace::Busybox => kinitramfs::busybox_initramfs(f)?,
     };
     let c = kinitramfs::compression_for(&plan.config);
     let path = plan.workdir.join(format!(
@@ -533,6 +544,28 @@ mod tests {
         );
         let a = command_line(&plan("none"), &[], None);
         assert_eq!(a, "console=ttyS0 printk.time=1");
+    }
+
+    #[test]
+    fn added_files_land_in_the_initramfs() {
+        let d = tempfile::tempdir().unwrap();
+        let mut p = plan("probe");
+        p.workdir = d.path().to_path_buf();
+        p.files = vec![("/etc/mine".into(), b"mine".to_vec(), 0o600)];
+        let path = write_initrd(&p).unwrap().unwrap();
+        let es = kinitramfs::cpio::read(&std::fs::read(path).unwrap()).unwrap();
+        let e = es.iter().find(|e| e.name == "etc/mine").unwrap();
+        assert_eq!((e.data.as_slice(), e.perm()), (&b"mine"[..], 0o600));
+        assert!(es.iter().any(|e| e.name == "init"));
+        // Files cannot go into an initramfs ktailor does not write.
+        for mut q in [plan("none"), plan("probe")] {
+            q.files = p.files.clone();
+            if q.userspace == Userspace::Probe {
+                q.initrd = Some("/x.cpio".into());
+            }
+            let e = write_initrd(&q).unwrap_err().to_string();
+            assert!(e.contains("own initramfs"), "{e}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ fn main() {
     };
     let cpio = match kind.as_str() {
         "probe" => probe_initramfs(&[]),
-        "hello" => hello_initramfs(),
+        "hello" => hello_initramfs(&[]),
         "busybox" => match busybox_initramfs(&[]) {
             Ok(c) => c,
             Err(e) => {

@@ -123,8 +123,20 @@ pub fn probe_initramfs(extra: &[ExtraFile]) -> Vec<u8> {
 /// The seed's hello-world step: `/init` prints "hello world" and, being
 /// init, reboots (which ends QEMU under `-no-reboot`). Needs only
 /// BLK_DEV_INITRD, BINFMT_ELF, 64BIT and a console.
-pub fn hello_initramfs() -> Vec<u8> {
-    skeleton().file("/init", elf::hello_elf(), 0o755).finish()
+pub fn hello_initramfs(extra: &[ExtraFile]) -> Vec<u8> {
+    add_extra(skeleton().file("/init", elf::hello_elf(), 0o755), extra).finish()
+}
+
+/// Checks files a user named for an image: each must be stored as given, so
+/// a path that cannot be (empty, NUL, under one of the image's own files)
+/// is an error naming it rather than a file silently missing in the guest.
+pub fn check_extra(extra: &[ExtraFile]) -> Result<(), CpioError> {
+    let b = skeleton()
+        .file("/init", Vec::new(), 0o755)
+        .file("/ktailor-probe", Vec::new(), 0o755)
+        .file("/ktailor-script", Vec::new(), 0o755)
+        .file("/bin/busybox", Vec::new(), 0o755);
+    add_extra(b, extra).try_finish().map(drop)
 }
 
 #[derive(Debug, Error)]
@@ -280,6 +292,21 @@ mod tests {
         );
         assert_eq!(compression_for(""), Compression::None);
         assert_eq!(Compression::Gzip.extension(), "cpio.gz");
+    }
+
+    #[test]
+    fn user_files_that_cannot_be_stored_are_errors() {
+        let ok = |p: &str| (p.to_string(), b"x".to_vec(), 0o644);
+        assert!(check_extra(&[ok("/etc/motd"), ok("init")]).is_ok());
+        for (bad, want) in [
+            ("", "names the root"),
+            ("/", "names the root"),
+            ("/init/x", "\"init\""),
+            ("/a\0b", "NUL"),
+        ] {
+            let e = check_extra(&[ok(bad)]).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad:?}: {e}");
+        }
     }
 
     #[test]

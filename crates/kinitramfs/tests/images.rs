@@ -120,7 +120,7 @@ fn probe_image_layout() {
 
 #[test]
 fn hello_image_runs_on_the_host() {
-    let img = hello_initramfs();
+    let img = hello_initramfs(&[]);
     let es = cpio::read(&img).unwrap();
     check_skeleton(&es);
     let init = entry(&es, "init");
@@ -142,7 +142,7 @@ fn gnu_cpio_reads_the_images() {
     if !has_tool("cpio") {
         panic!("this test needs a cpio(1): run it as root after scripts/setup");
     }
-    for img in [probe_initramfs(&[]), hello_initramfs()] {
+    for img in [probe_initramfs(&[]), hello_initramfs(&[])] {
         let listing = cpio_list(&img);
         for want in [
             "dev/console",
@@ -304,7 +304,7 @@ fn killed_by_reboot(out: &Output) -> bool {
 
 #[test]
 fn hello_image_as_pid1() {
-    let Some(out) = run_as_pid1(&hello_initramfs(), &[]) else {
+    let Some(out) = run_as_pid1(&hello_initramfs(&[]), &[]) else {
         return;
     };
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello world\n");

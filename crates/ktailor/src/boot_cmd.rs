@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use kboot::{Outcome, Plan, Userspace};
 use serde::Serialize;
 
@@ -63,6 +63,10 @@ pub struct Args {
     /// An initramfs to use instead of ktailor's.
     #[arg(long)]
     initrd: Option<PathBuf>,
+    /// A host file to put into ktailor's initramfs, as HOST[:GUEST] (GUEST
+    /// defaults to /NAME; mode comes from the host file); repeatable.
+    #[arg(long, value_name = "HOST[:GUEST]")]
+    add_file: Vec<String>,
     /// A disk image for the machine's disk slots, in order; repeatable.
     #[arg(long)]
     disk: Vec<PathBuf>,
@@ -367,6 +371,8 @@ fn from_build(a: &Args) -> Result<std::result::Result<Booting, ExitCode>> {
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
+    // Read before the build so a typo costs seconds, not a kernel build.
+    let files = read_add_files(&a.add_file)?;
     let b = match &a.kernel_image {
         Some(img) => from_image(&a, img)?,
         None => match from_build(&a)? {
@@ -397,6 +403,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     plan.idle_timeout = Duration::from_secs(a.vm.idle_timeout);
     plan.disks = a.disk.clone();
     plan.initrd = a.initrd.clone();
+    plan.files = files;
     if !a.json {
         eprintln!(
             "booting {} ({} machine, {} userspace, {} required probes)",
@@ -422,4 +429,34 @@ pub fn run(a: Args) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--add-file HOST[:GUEST]` as initramfs entries. The split is at the last
+/// `:` followed by `/`, so host paths with colons still work when GUEST is
+/// absolute.
+fn read_add_files(specs: &[String]) -> Result<Vec<kinitramfs::ExtraFile>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for spec in specs {
+        let (host, guest) = match spec.rfind(":/") {
+            Some(i) => (&spec[..i], spec[i + 1..].to_string()),
+            None => {
+                let name = Path::new(spec)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| anyhow!("--add-file {spec:?}: names no file"))?;
+                (spec.as_str(), format!("/{name}"))
+            }
+        };
+        let meta = std::fs::metadata(host)
+            .with_context(|| format!("--add-file {spec:?}: cannot read {host}"))?;
+        if !meta.is_file() {
+            bail!("--add-file {spec:?}: {host} is not a regular file");
+        }
+        let bytes = std::fs::read(host)
+            .with_context(|| format!("--add-file {spec:?}: cannot read {host}"))?;
+        out.push((guest, bytes, meta.permissions().mode() & 0o7777));
+    }
+    kinitramfs::check_extra(&out).map_err(|e| anyhow!("--add-file: {e}"))?;
+    Ok(out)
 }

@@ -328,6 +328,37 @@ fn ladder_to_virtio_and_failure_verdicts() {
         &tmp.path().join("hang"),
     );
     assert!(v["verdict"].as_str().unwrap().starts_with("hung"), "{v}");
+
+    // A user's own file in ktailor's initramfs: it replaces the script the
+    // `script` probe runs, and the guest proves it ran.
+    let script = tmp.path().join("mine.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho KTAILOR-ADDED-FILE >/dev/console\nexit 42\n",
+    )
+    .unwrap();
+    let work = tmp.path().join("added");
+    let o = ktailor(&[
+        "boot",
+        "--accel",
+        "tcg",
+        "--json",
+        "--kernel-image",
+        &vimg,
+        "--userspace",
+        "busybox",
+        "--probes",
+        "script",
+        "--add-file",
+        &format!("{}:/ktailor-script", script.display()),
+        "--workdir",
+        &work.to_string_lossy(),
+    ]);
+    let v = json(&o);
+    assert!(o.status.success(), "{v}");
+    let log = std::fs::read_to_string(v["serial_log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("KTAILOR-ADDED-FILE"), "{log}");
+    assert!(qemus_mentioning(&work).is_empty());
 }
 
 #[test]
@@ -342,6 +373,19 @@ fn bad_requests_are_clear_errors() {
     let o = ktailor(&["boot", "--kernel-image", "/nonexistent/bzImage"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("/nonexistent/bzImage"));
+    let o = ktailor(&[
+        "boot",
+        "--target",
+        "qemu-console",
+        "--add-file",
+        "/nonexistent/file.sh:/init",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("--add-file") && e.contains("/nonexistent/file.sh"),
+        "{e}"
+    );
     let o = ktailor(&["ladder", "--until", "nope"]);
     assert_eq!(o.status.code(), Some(2));
     let e = text(&o.stderr);
