@@ -37,7 +37,7 @@ enum Cmd {
     /// Build a target's kernel (or a .config) out of tree, incrementally.
     Build(build_cmd::Args),
     /// Boot a target's kernel in QEMU and check, probe by probe, what works.
-    Boot(boot_cmd::Args),
+    Boot(Box<boot_cmd::Args>),
     /// Replay the seed's milestones: build each step incrementally, boot it, check its probes.
     Ladder(ladder_cmd::Args),
     /// From a symptom (log, strace, lspci, a QEMU machine, a question) to the
@@ -84,7 +84,7 @@ fn run(cli: Cli) -> ExitCode {
         Cmd::Config(a) => config_cmd::run(a),
         Cmd::Explain(a) => explain_cmd::run(a),
         Cmd::Build(a) => build_cmd::run(a),
-        Cmd::Boot(a) => boot_cmd::run(a),
+        Cmd::Boot(a) => boot_cmd::run(*a),
         Cmd::Ladder(a) => ladder_cmd::run(a),
         Cmd::Doctor(a) => doctor_cmd::run(*a),
         Cmd::Bench(BenchCmd::Kconfig(a)) => bench::run(a),
