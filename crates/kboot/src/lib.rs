@@ -521,13 +521,8 @@ mod tests {
 
     fn plan(userspace: &str) -> Plan {
         let m = kcatalog::Machine {
-            machine: "pc".into(),
-            memory_mb: 256,
-            cpus: 1,
-            firmware: "bios".into(),
-            nics: vec![],
-            disks: vec![],
             userspace: userspace.into(),
+            ..kcatalog::Machine::bare("pc")
         };
         Plan::new("k".into(), String::new(), m, "/tmp".into()).unwrap()
     }

@@ -210,6 +210,23 @@ pub struct Machine {
     pub userspace: String,
 }
 
+impl Machine {
+    /// A machine of QEMU type `machine` with nothing attached and no
+    /// userspace: what booting a bare kernel image needs, with the same
+    /// defaults a target gets when it leaves fields out.
+    pub fn bare(machine: &str) -> Machine {
+        Machine {
+            machine: machine.into(),
+            memory_mb: default_memory(),
+            cpus: default_cpus(),
+            firmware: default_firmware(),
+            nics: Vec::new(),
+            disks: Vec::new(),
+            userspace: "none".into(),
+        }
+    }
+}
+
 fn default_memory() -> u32 {
     256
 }

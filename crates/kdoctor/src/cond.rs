@@ -109,55 +109,45 @@ impl Config {
 
 impl Cond {
     pub fn and(parts: impl IntoIterator<Item = Cond>) -> Cond {
-        let mut out: Vec<Cond> = Vec::new();
-        for p in parts {
-            match p {
-                Cond::True => {}
-                Cond::False => return Cond::False,
-                Cond::And(v) => {
-                    for x in v {
-                        if !out.contains(&x) {
-                            out.push(x);
-                        }
-                    }
-                }
-                x => {
-                    if !out.contains(&x) {
-                        out.push(x);
-                    }
-                }
-            }
-        }
-        match out.len() {
-            0 => Cond::True,
-            1 => out.pop().unwrap_or(Cond::True),
-            _ => Cond::And(out),
-        }
+        Cond::join(parts, true)
     }
 
     pub fn or(parts: impl IntoIterator<Item = Cond>) -> Cond {
+        Cond::join(parts, false)
+    }
+
+    /// `and` (`conj`) or `or`: flattens nested joins of the same kind, drops
+    /// the identity and duplicates, and short-circuits on the absorbing
+    /// constant, so conditions stay small enough to print as advice.
+    fn join(parts: impl IntoIterator<Item = Cond>, conj: bool) -> Cond {
+        let (identity, absorbing) = if conj {
+            (Cond::True, Cond::False)
+        } else {
+            (Cond::False, Cond::True)
+        };
         let mut out: Vec<Cond> = Vec::new();
         for p in parts {
-            match p {
-                Cond::False => {}
-                Cond::True => return Cond::True,
-                Cond::Or(v) => {
-                    for x in v {
-                        if !out.contains(&x) {
-                            out.push(x);
-                        }
-                    }
-                }
-                x => {
-                    if !out.contains(&x) {
-                        out.push(x);
-                    }
+            if p == identity {
+                continue;
+            }
+            if p == absorbing {
+                return absorbing;
+            }
+            let items = match p {
+                Cond::And(v) if conj => v,
+                Cond::Or(v) if !conj => v,
+                x => vec![x],
+            };
+            for x in items {
+                if !out.contains(&x) {
+                    out.push(x);
                 }
             }
         }
         match out.len() {
-            0 => Cond::False,
-            1 => out.pop().unwrap_or(Cond::False),
+            0 => identity,
+            1 => out.pop().unwrap_or(identity),
+            _ if conj => Cond::And(out),
             _ => Cond::Or(out),
         }
     }
@@ -353,6 +343,42 @@ impl fmt::Display for Cond {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn joins_flatten_and_simplify() {
+        let a = || Cond::Y("A".into());
+        let b = || Cond::Y("B".into());
+        let c = || Cond::Y("C".into());
+        let cases = [
+            (Cond::and([]), Cond::True),
+            (Cond::or([]), Cond::False),
+            (Cond::and([Cond::True, a()]), a()),
+            (Cond::or([Cond::False, a()]), a()),
+            (Cond::and([a(), Cond::False, b()]), Cond::False),
+            (Cond::or([a(), Cond::True, b()]), Cond::True),
+            (Cond::and([a(), a()]), a()),
+            (
+                Cond::and([Cond::and([a(), b()]), c(), b()]),
+                Cond::And(vec![a(), b(), c()]),
+            ),
+            (
+                Cond::or([Cond::or([a(), b()]), c(), a()]),
+                Cond::Or(vec![a(), b(), c()]),
+            ),
+            // A join of the other kind is one operand, not flattened.
+            (
+                Cond::and([Cond::or([a(), b()]), c()]),
+                Cond::And(vec![Cond::Or(vec![a(), b()]), c()]),
+            ),
+            (
+                Cond::or([Cond::and([a(), b()]), c()]),
+                Cond::Or(vec![Cond::And(vec![a(), b()]), c()]),
+            ),
+        ];
+        for (i, (got, want)) in cases.into_iter().enumerate() {
+            assert_eq!(got, want, "case {i}");
+        }
+    }
 
     #[test]
     fn tristate_nesting() {

@@ -259,19 +259,6 @@ pub fn boot_plan(plan: &Plan, verbose: bool) -> Result<Outcome> {
     Ok(o)
 }
 
-/// The machine a bare `--kernel-image` boots on: a PC with nothing attached.
-fn bare_machine() -> kcatalog::Machine {
-    kcatalog::Machine {
-        machine: "pc".into(),
-        memory_mb: 256,
-        cpus: 1,
-        firmware: "bios".into(),
-        nics: vec![],
-        disks: vec![],
-        userspace: "none".into(),
-    }
-}
-
 /// A kernel ready to boot and what its features expect.
 struct Booting {
     name: String,
@@ -304,7 +291,8 @@ fn from_image(a: &Args, img: &Path) -> Result<Booting> {
             let fs = cat.closure(&t.features).map_err(anyhow::Error::msg)?;
             (t.machine.clone(), fs)
         }
-        None => (bare_machine(), Vec::new()),
+        // A bare `--kernel-image` boots on a PC with nothing attached.
+        None => (kcatalog::Machine::bare("pc"), Vec::new()),
     };
     let mut b = Booting {
         name: a.what.target.clone().unwrap_or_else(|| "image".into()),
@@ -362,7 +350,7 @@ fn from_build(a: &Args) -> Result<std::result::Result<Booting, ExitCode>> {
             .target
             .as_ref()
             .map(|t| t.machine.clone())
-            .unwrap_or_else(bare_machine),
+            .unwrap_or_else(|| kcatalog::Machine::bare("pc")),
         cmdline: p.cmdline.clone(),
         filesystems: p.filesystems.clone(),
         probes: p.probes.clone(),

@@ -12,15 +12,7 @@ fn main() {
         eprintln!("usage: boot BZIMAGE [INITRD|-] [pc|q35|microvm] [auto|kvm|tcg]");
         std::process::exit(2);
     };
-    let machine = kcatalog::Machine {
-        machine: args.get(2).cloned().unwrap_or_else(|| "pc".into()),
-        memory_mb: 256,
-        cpus: 1,
-        firmware: "bios".into(),
-        nics: vec![],
-        disks: vec![],
-        userspace: "none".into(),
-    };
+    let machine = kcatalog::Machine::bare(args.get(2).map_or("pc", String::as_str));
     let dir = std::env::temp_dir().join(format!("ktailor-boot-{}", std::process::id()));
     let mut spec = kvm::VmSpec::new(kernel.into(), machine, dir.join("serial.log"));
     spec.initrd = args.get(1).filter(|s| *s != "-").map(PathBuf::from);

@@ -14,15 +14,7 @@ fn main() {
         eprintln!("usage: signal_child BZIMAGE SERIAL_LOG");
         std::process::exit(2);
     };
-    let machine = kcatalog::Machine {
-        machine: "pc".into(),
-        memory_mb: 256,
-        cpus: 1,
-        firmware: "bios".into(),
-        nics: Vec::new(),
-        disks: Vec::new(),
-        userspace: "none".into(),
-    };
+    let machine = kcatalog::Machine::bare("pc");
     let mut spec = VmSpec::new(PathBuf::from(kernel), machine, PathBuf::from(log));
     spec.append = "console=ttyS0 printk.time=1".into();
     spec.accel = Accel::Tcg;

@@ -148,13 +148,8 @@ void _start(void) {
 
 fn pc() -> Machine {
     Machine {
-        machine: "pc".into(),
         memory_mb: 128,
-        cpus: 1,
-        firmware: "bios".into(),
-        nics: vec![],
-        disks: vec![],
-        userspace: "none".into(),
+        ..Machine::bare("pc")
     }
 }
 
