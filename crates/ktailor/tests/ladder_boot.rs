@@ -9,6 +9,7 @@
 //! initramfs, a panic and a hang, each with a clear verdict, the console's
 //! tail, a non-zero exit and no QEMU left in the process table.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -337,6 +338,8 @@ fn ladder_to_virtio_and_failure_verdicts() {
         "#!/bin/sh\necho KTAILOR-ADDED-FILE >/dev/console\nexit 42\n",
     )
     .unwrap();
+    // The guest gets the host file's mode, so the script must be executable.
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let work = tmp.path().join("added");
     let o = ktailor(&[
         "boot",
