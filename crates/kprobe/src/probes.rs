@@ -162,7 +162,21 @@ fn child_exit(path: &str, args: &[&str], expect: i32, what: &str, hint: &str) ->
         Ok(st) => Outcome::fail(format!(
             "{what} {path}: child ended with {st}, expected exit {expect}"
         )),
-        Err(e) => Outcome::sys(&SysError::from_io(format!("execve {path}"), &e), hint),
+        Err(e) => Outcome::sys(
+            &SysError::from_io(format!("execve {path}"), &e),
+            exec_hint(e.raw_os_error(), hint),
+        ),
+    }
+}
+
+/// What an execve failure points at. Only ENOEXEC means "no binfmt handler"
+/// (the seed's error -8); EACCES is the file's mode or a noexec mount, and
+/// ENOENT on an existing file is a missing `#!` interpreter or ELF loader.
+fn exec_hint(errno: Option<i32>, binfmt: &str) -> &str {
+    match errno {
+        Some(libc::EACCES) => "not executable: check the file's mode (and noexec mounts)",
+        Some(libc::ENOENT) => "the file, its #! interpreter or its ELF loader is missing",
+        _ => binfmt,
     }
 }
 
@@ -911,6 +925,27 @@ mod tests {
         let t = "nodev\tsysfs\nnodev\tproc\n\text4\n\tvfat\n";
         assert_eq!(parse_filesystems(t), ["sysfs", "proc", "ext4", "vfat"]);
         assert!(parse_filesystems("").is_empty());
+    }
+
+    #[test]
+    fn exec_hints_follow_the_errno() {
+        assert_eq!(
+            exec_hint(Some(libc::ENOEXEC), "BINFMT_SCRIPT?"),
+            "BINFMT_SCRIPT?"
+        );
+        assert!(exec_hint(Some(libc::EACCES), "BINFMT_SCRIPT?").contains("mode"));
+        assert!(exec_hint(Some(libc::ENOENT), "BINFMT_ELF?").contains("interpreter"));
+        // A non-executable script on the host: the probe says why.
+        let d = std::env::temp_dir().join(format!("kprobe-exec-{}", std::process::id()));
+        std::fs::write(&d, "#!/bin/sh\nexit 42\n").unwrap();
+        let o = child_exit(d.to_str().unwrap(), &[], 42, "script", "BINFMT_SCRIPT?");
+        std::fs::remove_file(&d).unwrap();
+        assert_eq!(o.status, output::Status::Fail);
+        assert!(
+            o.detail.contains("EACCES") && o.detail.contains("mode"),
+            "{}",
+            o.detail
+        );
     }
 
     #[test]
