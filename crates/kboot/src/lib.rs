@@ -155,10 +155,6 @@ impl Outcome {
     pub fn ok(&self) -> bool {
         self.failures.is_empty()
     }
-
-    pub fn result_of(&self, probe: &str) -> Option<&ProbeResult> {
-        self.probes.iter().rev().find(|p| p.probe == probe)
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -472,7 +468,7 @@ fn judge(
             failures.push("the probe program never finished (no KTAILOR-PROBE-DONE line)".into());
         }
         for want in expected {
-            match results.iter().rev().find(|r| &r.probe == want) {
+            match probes::last(results, want) {
                 Some(r) if r.passed() => {}
                 Some(r) => failures.push(format!("probe {want}: {} ({})", r.status, r.detail)),
                 None => failures.push(format!("probe {want}: no result")),

@@ -22,6 +22,12 @@ impl ProbeResult {
     }
 }
 
+/// The result that counts for `probe`: its last one (a probe may report
+/// more than once, e.g. under busybox and again as init).
+pub fn last<'a>(results: &'a [ProbeResult], probe: &str) -> Option<&'a ProbeResult> {
+    results.iter().rev().find(|r| r.probe == probe)
+}
+
 /// The final tally line.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Done {
@@ -72,6 +78,19 @@ pub fn parse_line(line: &str) -> Option<Line> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_result_counts() {
+        let r = |p: &str, st: &str| ProbeResult {
+            probe: p.into(),
+            status: st.into(),
+            detail: String::new(),
+        };
+        let rs = [r("procfs", "fail"), r("sysfs", "pass"), r("procfs", "pass")];
+        assert!(last(&rs, "procfs").unwrap().passed());
+        assert!(last(&rs, "sysfs").unwrap().passed());
+        assert!(last(&rs, "epoll").is_none());
+    }
 
     #[test]
     fn lines() {

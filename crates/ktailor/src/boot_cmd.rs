@@ -42,6 +42,15 @@ pub struct VmArgs {
     pub idle_timeout: u64,
 }
 
+impl VmArgs {
+    /// Sets the plan's accelerator and time limits from the options.
+    pub fn apply(&self, plan: &mut Plan) {
+        plan.accel = self.accel.accel();
+        plan.timeout = Duration::from_secs(self.timeout);
+        plan.idle_timeout = Duration::from_secs(self.idle_timeout);
+    }
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -139,6 +148,14 @@ impl BootReport {
         }
     }
 
+    /// Required probes whose result that counts is a pass.
+    pub fn passed(&self) -> usize {
+        self.expected
+            .iter()
+            .filter(|e| kboot::probes::last(&self.probes, e).is_some_and(|p| p.passed()))
+            .count()
+    }
+
     /// The plain report: a probe table, the verdict and, on failure, why.
     pub fn print(&self) {
         if !self.probes.is_empty() {
@@ -157,15 +174,7 @@ impl BootReport {
                 );
             }
         }
-        let passed = self
-            .expected
-            .iter()
-            .filter(|e| {
-                self.probes
-                    .iter()
-                    .any(|p| &p.probe == *e && p.status == "pass")
-            })
-            .count();
+        let passed = self.passed();
         let mut line = format!("{} ({}, {:.1}s)", self.verdict, self.accel, self.seconds);
         if let Some(t) = self.boot_to_init_s {
             line.push_str(&format!("; init after {t:.2}s"));
@@ -186,15 +195,7 @@ impl BootReport {
             }
             if !self.tail.is_empty() {
                 println!("  console tail:");
-                for l in self
-                    .tail
-                    .iter()
-                    .rev()
-                    .take(15)
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .rev()
-                {
+                for l in &self.tail[self.tail.len().saturating_sub(15)..] {
                     println!("  | {l}");
                 }
             }
@@ -248,8 +249,8 @@ pub fn applicable(probes: &[String], machine: &kcatalog::Machine) -> Vec<String>
         .collect()
 }
 
-/// Runs a plan, echoing the console with `verbose`, and checks that no QEMU
-/// outlived it.
+/// Runs a plan, echoing the console with `verbose` (kvm kills QEMU's process
+/// group on every way out).
 pub fn boot_plan(plan: &Plan, verbose: bool) -> Result<Outcome> {
     let o = kboot::boot(plan, &mut |line| {
         if verbose {
@@ -386,9 +387,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     plan.cmdline = b.cmdline;
     plan.cmdline.extend(a.append.iter().cloned());
     plan.expect = default_expect(plan.userspace);
-    plan.accel = a.vm.accel.accel();
-    plan.timeout = Duration::from_secs(a.vm.timeout);
-    plan.idle_timeout = Duration::from_secs(a.vm.idle_timeout);
+    a.vm.apply(&mut plan);
     plan.disks = a.disk.clone();
     plan.initrd = a.initrd.clone();
     plan.files = files;

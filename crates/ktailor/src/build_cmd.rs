@@ -265,12 +265,16 @@ pub fn default_out(p: &Prepared, tree: &TreeArgs) -> PathBuf {
 /// Builds with a progress bar on a terminal (nothing otherwise).
 pub fn run_build(
     p: &Prepared,
-    config: String,
     out: &Path,
     jobs: usize,
     show_progress: bool,
 ) -> std::result::Result<kbuild::BuildReport, kbuild::BuildError> {
-    let mut spec = kbuild::BuildSpec::new(&p.session.tree, &p.arch, config, out.to_path_buf());
+    let mut spec = kbuild::BuildSpec::new(
+        &p.session.tree,
+        &p.arch,
+        p.config.clone(),
+        out.to_path_buf(),
+    );
     spec.jobs = jobs;
     let bar = if show_progress && std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new_spinner();
@@ -327,7 +331,7 @@ pub fn build_reported(
             out.display()
         );
     }
-    match run_build(p, p.config.clone(), out, jobs, !json) {
+    match run_build(p, out, jobs, !json) {
         Ok(r) => {
             if !json {
                 eprintln!("{}", BuildSummary::new(p, &r).line());

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use kboot::Plan;
@@ -33,7 +33,7 @@ pub struct Args {
     /// Stop after this step.
     #[arg(long)]
     until: Option<String>,
-    /// Build directory shared by every step (default: <cache>/builds/ladder-<version>-<arch>).
+    /// Build directory shared by every step (default: <cache>/builds/ladder-<base>-<version>-<arch>).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Parallel make jobs (default: one per CPU).
@@ -126,16 +126,20 @@ pub fn run(a: Args) -> Result<ExitCode> {
         None => ladder.steps.len() - 1,
     };
     let base: Base = a.base.base();
-    let session = Session::open(&a.tree, &a.arch)?;
-    let cache = a.tree.cache.clone().unwrap_or_else(ksrc::cache_root);
-    let out = a.out.clone().unwrap_or_else(|| {
-        cache.join("builds").join(format!(
-            "ladder-{}-{}-{}",
-            tailor::base_name(base),
-            session.tree.kernelversion,
-            a.arch
-        ))
-    });
+    let mut prepared = Prepared {
+        session: Session::open(&a.tree, &a.arch)?,
+        name: format!("ladder-{}", tailor::base_name(base)),
+        arch: a.arch.clone(),
+        config: String::new(),
+        cmdline: Vec::new(),
+        filesystems: Vec::new(),
+        probes: Vec::new(),
+        target: None,
+    };
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| build_cmd::default_out(&prepared, &a.tree));
     let report_dir = a.report.clone().unwrap_or_else(|| out.join("report"));
     // "Options added" by the first step are relative to the bare base.
     let bare = tailor::resolve(
@@ -146,21 +150,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
             ..Default::default()
         },
     )?;
-    let mut prev_config = match tailor::tailor(&session, &bare, &[])? {
+    let mut prev_config = match tailor::tailor(&prepared.session, &bare, &[])? {
         Ok(t) => t.solution.config,
         Err(e) => bail!("the bare {}: {e}", tailor::base_name(base)),
     };
     let mut rows: Vec<StepRow> = Vec::new();
-    let mut prepared = Prepared {
-        session,
-        name: "ladder".into(),
-        arch: a.arch.clone(),
-        config: String::new(),
-        cmdline: Vec::new(),
-        filesystems: Vec::new(),
-        probes: Vec::new(),
-        target: None,
-    };
     for (i, step) in ladder.steps.iter().enumerate().take(last + 1) {
         if !a.json {
             eprintln!("[{}/{}] {}: {}", i + 1, last + 1, step.name, step.seed);
@@ -197,8 +191,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         };
         prev_config = t.solution.config.clone();
         prepared.config = t.solution.config.clone();
-        let built =
-            build_cmd::run_build(&prepared, t.solution.config.clone(), &out, a.jobs, !a.json);
+        let built = build_cmd::run_build(&prepared, &out, a.jobs, !a.json);
         let report = match built {
             Ok(r) => r,
             Err(e) => {
@@ -231,17 +224,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
             .expect
             .clone()
             .or_else(|| boot_cmd::default_expect(plan.userspace));
-        plan.accel = a.vm.accel.accel();
-        plan.timeout = Duration::from_secs(a.vm.timeout);
-        plan.idle_timeout = Duration::from_secs(a.vm.idle_timeout);
+        a.vm.apply(&mut plan);
         row.required_probes = plan.probes.clone();
         let o = boot_cmd::boot_plan(&plan, a.verbose && !a.json)?;
         let b = BootReport::new(&o, plan.userspace, &report.image);
-        row.probes_passed = b
-            .expected
-            .iter()
-            .filter(|e| o.result_of(e).is_some_and(|r| r.passed()))
-            .count();
+        row.probes_passed = b.passed();
         row.failures.extend(o.failures.iter().cloned());
         row.ok = o.ok();
         if !a.json {
