@@ -5,7 +5,6 @@
 //! are incremental, which is also what the tests check.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Mutex;
 
 use kbuild::{build, BuildError, BuildPhase, BuildSpec};
@@ -15,33 +14,16 @@ use ksrc::KernelTree;
 static BUILDS: Mutex<()> = Mutex::new(());
 
 fn tree() -> KernelTree {
-    ksrc::resolve_kernel("6.12", &ksrc::cache_root())
-        .expect("Linux 6.12 source (Debian's linux-source-6.12) is needed for kbuild's tests")
+    ktestkit::tree("6.12")
 }
 
 fn test_dir(name: &str) -> PathBuf {
-    ksrc::cache_root().join("test-builds").join(name)
+    ktestkit::test_dir(name)
 }
 
 /// `make tinyconfig` as a person would run it, out of tree.
 fn tinyconfig(tree: &KernelTree) -> String {
-    let gen = test_dir("tinyconfig-gen-6.12-x86_64");
-    std::fs::create_dir_all(&gen).unwrap();
-    let out = Command::new("nice")
-        .args(["-n", "19", "make", "-s", "-C"])
-        .arg(&tree.root)
-        .arg(format!("O={}", gen.display()))
-        .args(["ARCH=x86_64", "tinyconfig"])
-        .env("LC_ALL", "C")
-        .env_remove("MAKEFLAGS")
-        .output()
-        .expect("make runs");
-    assert!(
-        out.status.success(),
-        "make tinyconfig failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_to_string(gen.join(".config")).unwrap()
+    ktestkit::tinyconfig_612(tree)
 }
 
 #[test]
@@ -49,12 +31,7 @@ fn tinyconfig_builds_then_rebuilds_without_compiling() {
     let _one = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
     let tree = tree();
     let config = tinyconfig(&tree);
-    let mut spec = BuildSpec::new(
-        &tree,
-        "x86_64",
-        config,
-        test_dir("kbuild-tinyconfig-6.12-x86_64"),
-    );
+    let mut spec = BuildSpec::new(&tree, "x86_64", config, ktestkit::tinyconfig_612_dir());
     spec.nice = true;
 
     let phases = Mutex::new(Vec::new());

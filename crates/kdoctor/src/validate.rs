@@ -61,6 +61,9 @@ pub struct Mismatch {
     pub actual: String,
     pub guard: String,
     pub site: String,
+    /// The Kconfig symbols the guard reads (for judging release drift).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -85,6 +88,21 @@ pub struct Report {
     /// How many syscalls the address check could judge (0 when nm or
     /// kernel/sys_ni.o was unavailable).
     pub address_checked: usize,
+    /// Mismatches taken out of `categories` because the build was recorded
+    /// from another point release and the tree's Kconfig gives one of the
+    /// guard's symbols another value (see [`explain_drift`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift_explained: Vec<DriftExplained>,
+}
+
+/// A mismatch the release drift accounts for, and the evidence.
+#[derive(Clone, Debug, Serialize)]
+pub struct DriftExplained {
+    pub category: String,
+    pub mismatch: Mismatch,
+    /// `SYM: recorded VALUE, this tree VALUE` for each guard symbol that
+    /// differs.
+    pub changed: Vec<String>,
 }
 
 impl Report {
@@ -124,6 +142,15 @@ impl std::fmt::Display for Report {
         )?;
         for d in &self.method_disagreements {
             write!(f, "\n    METHOD DISAGREEMENT {d}")?;
+        }
+        for d in &self.drift_explained {
+            write!(
+                f,
+                "\n    DRIFT {}/{}: {}",
+                d.category,
+                d.mismatch.what,
+                d.changed.join("; ")
+            )?;
         }
         Ok(())
     }
@@ -237,6 +264,7 @@ pub fn check(
                     predicted: yes_no(predicted),
                     actual: yes_no(actual_built),
                     guard: s.cond.to_string(),
+                    symbols: s.cond.symbols(),
                     site: s
                         .sites
                         .iter()
@@ -319,6 +347,13 @@ fn by_variable(
                     .map(|(_, s)| s.cond.to_string())
                     .collect::<Vec<_>>()
                     .join(" | "),
+                symbols: {
+                    let mut v: Vec<String> =
+                        entries.iter().flat_map(|(_, s)| s.cond.symbols()).collect();
+                    v.sort();
+                    v.dedup();
+                    v
+                },
                 site: entries
                     .iter()
                     .map(|(_, s)| format!("{}:{}", s.file, s.line))
@@ -331,6 +366,101 @@ fn by_variable(
         }
     }
     c
+}
+
+/// How a recorded build's kernel release relates to the tree being judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// The same `make kernelversion`.
+    Same,
+    /// Another point release of the same major.minor (Debian ships them
+    /// without notice): the build still says what that code compiles to,
+    /// so it is judged, and what the drift can explain is set apart.
+    PointDrift { recorded: String, tree: String },
+}
+
+/// Why a recorded build cannot judge this tree.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReleaseError {
+    #[error(
+        "the recorded build is of Linux {recorded}, the tree is {tree}: another major.minor \
+         (re-record it from this tree)"
+    )]
+    OtherSeries { recorded: String, tree: String },
+    #[error("cannot read a kernel version from {0:?} (expected e.g. 6.12.118)")]
+    Unreadable(String),
+}
+
+/// `6.12.118`, `6.12.118-rc1`, `6.12.0+deb12-amd64` → (6, 12).
+fn major_minor(v: &str) -> Option<(u32, u32)> {
+    let mut it = v.trim().split(['.', '-', '+']);
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Compares the kernel release a build was recorded from with the tree's:
+/// equal, a point-release drift (accepted, to be reported), or another
+/// series (refused: its Kconfig and syscalls differ too much to judge).
+pub fn compare_release(recorded: &str, tree: &str) -> Result<Release, ReleaseError> {
+    let (recorded, tree) = (recorded.trim(), tree.trim());
+    let r = major_minor(recorded).ok_or_else(|| ReleaseError::Unreadable(recorded.into()))?;
+    let t = major_minor(tree).ok_or_else(|| ReleaseError::Unreadable(tree.into()))?;
+    if r != t {
+        return Err(ReleaseError::OtherSeries {
+            recorded: recorded.into(),
+            tree: tree.into(),
+        });
+    }
+    Ok(if recorded == tree {
+        Release::Same
+    } else {
+        Release::PointDrift {
+            recorded: recorded.into(),
+            tree: tree.into(),
+        }
+    })
+}
+
+/// Sets apart the mismatches that a point-release drift explains better
+/// than a bug in the index: those whose guard reads a symbol to which this
+/// tree's Kconfig gives another value than the recorded build had
+/// (`current` is the recorded `.config` brought through this tree's
+/// `olddefconfig`; a symbol the tree no longer defines drops out of it).
+/// A mismatch whose guard symbols all keep their value stays a failure:
+/// the same options then predict another build, which is the index's
+/// fault whatever the release. Returns how many were set apart.
+pub fn explain_drift(rep: &mut Report, recorded: &Config, current: &Config) -> usize {
+    let mut moved = 0;
+    for (cat, c) in rep.categories.iter_mut() {
+        let mut keep = Vec::new();
+        for m in c.mismatches.drain(..) {
+            let changed: Vec<String> = m
+                .symbols
+                .iter()
+                .filter(|s| recorded.get(s) != current.get(s))
+                .map(|s| {
+                    format!(
+                        "{s}: recorded {}, this tree {}",
+                        recorded.get(s).unwrap_or("n"),
+                        current.get(s).unwrap_or("n (or undefined)")
+                    )
+                })
+                .collect();
+            if changed.is_empty() {
+                keep.push(m);
+            } else {
+                moved += 1;
+                rep.drift_explained.push(DriftExplained {
+                    category: cat.clone(),
+                    mismatch: m,
+                    changed,
+                });
+            }
+        }
+        c.mismatches = keep;
+    }
+    moved
 }
 
 /// One `alias pci:...` line of modules.alias.
@@ -475,4 +605,95 @@ pub fn pci_recall(idx: &Index, aliases: &[PciAlias]) -> Recall {
     r.missing
         .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_of_one_series_drift_others_are_refused() {
+        let drift = |r: &str, t: &str| Release::PointDrift {
+            recorded: r.into(),
+            tree: t.into(),
+        };
+        for (recorded, tree, want) in [
+            ("6.12.117", "6.12.117", Ok(Release::Same)),
+            ("6.12.117\n", "6.12.118", Ok(drift("6.12.117", "6.12.118"))),
+            ("6.12.140", "6.12.118", Ok(drift("6.12.140", "6.12.118"))),
+            (
+                "6.1.192",
+                "6.1.158-rc1",
+                Ok(drift("6.1.192", "6.1.158-rc1")),
+            ),
+            (
+                "6.1.192",
+                "6.12.118",
+                Err(ReleaseError::OtherSeries {
+                    recorded: "6.1.192".into(),
+                    tree: "6.12.118".into(),
+                }),
+            ),
+            (
+                "5.12.3",
+                "6.12.3",
+                Err(ReleaseError::OtherSeries {
+                    recorded: "5.12.3".into(),
+                    tree: "6.12.3".into(),
+                }),
+            ),
+            ("", "6.12.1", Err(ReleaseError::Unreadable("".into()))),
+        ] {
+            assert_eq!(
+                compare_release(recorded, tree),
+                want,
+                "{recorded} vs {tree}"
+            );
+        }
+    }
+
+    fn mismatch(what: &str, syms: &[&str]) -> Mismatch {
+        Mismatch {
+            what: what.into(),
+            predicted: "built in".into(),
+            actual: "not built in".into(),
+            guard: syms.join(" && "),
+            site: "x.c:1".into(),
+            symbols: syms.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn drift_explains_only_mismatches_whose_guard_changed_value() {
+        let mut rep = Report::default();
+        rep.categories.insert(
+            "syscalls".into(),
+            Category {
+                mismatches: vec![
+                    mismatch("renamed", &["OLD_NAME"]),
+                    mismatch("default_changed", &["A", "B"]),
+                    mismatch("index_bug", &["A"]),
+                ],
+                ..Category::default()
+            },
+        );
+        let recorded = Config::parse("CONFIG_OLD_NAME=y\nCONFIG_A=y\nCONFIG_B=y\n");
+        let current = Config::parse("CONFIG_A=y\nCONFIG_B=m\n");
+        assert_eq!(explain_drift(&mut rep, &recorded, &current), 2);
+        let left: Vec<&str> = rep.categories["syscalls"]
+            .mismatches
+            .iter()
+            .map(|m| m.what.as_str())
+            .collect();
+        assert_eq!(left, ["index_bug"], "an unchanged guard stays a failure");
+        assert_eq!(
+            rep.drift_explained[0].changed,
+            ["OLD_NAME: recorded y, this tree n (or undefined)"]
+        );
+        assert_eq!(
+            rep.drift_explained[1].changed,
+            ["B: recorded y, this tree m"]
+        );
+        assert!(!rep.all_match());
+    }
 }

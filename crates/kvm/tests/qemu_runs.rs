@@ -26,52 +26,27 @@ fn exclusive() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn test_builds() -> PathBuf {
-    ksrc::cache_root().join("test-builds")
-}
-
 fn tree() -> ksrc::KernelTree {
-    ksrc::resolve_kernel("6.12", &ksrc::cache_root())
-        .expect("Linux 6.12 source (Debian's linux-source-6.12) is needed for kvm's tests")
+    ktestkit::tree("6.12")
 }
 
 fn make(tree: &ksrc::KernelTree, out: &Path, target: &str) {
-    std::fs::create_dir_all(out).unwrap();
-    let o = Command::new("nice")
-        .args(["-n", "19", "make", "-s", "-C"])
-        .arg(&tree.root)
-        .arg(format!("O={}", out.display()))
-        .args(["ARCH=x86_64", target])
-        .env("LC_ALL", "C")
-        .env_remove("MAKEFLAGS")
-        .output()
-        .expect("make runs");
-    assert!(
-        o.status.success(),
-        "make {target} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    ktestkit::make(tree, out, "x86_64", target)
 }
 
 fn build(tree: &ksrc::KernelTree, config: String, dir: &str) -> PathBuf {
-    let mut spec = kbuild::BuildSpec::new(tree, "x86_64", config, test_builds().join(dir));
+    let mut spec = kbuild::BuildSpec::new(tree, "x86_64", config, ktestkit::test_dir(dir));
     spec.nice = true;
     let r = kbuild::build(&spec, &|_| {}).unwrap_or_else(|e| panic!("{e}"));
     r.image
 }
 
-/// Plain tinyconfig: the same directories and steps as kbuild's test, so
-/// whichever runs first builds it for both.
+/// Plain tinyconfig, shared with kbuild's and the doctor's tests
+/// (ktestkit): whichever runs first builds it for all.
 fn silent_kernel() -> PathBuf {
     static K: OnceLock<PathBuf> = OnceLock::new();
-    K.get_or_init(|| {
-        let tree = tree();
-        let gen = test_builds().join("tinyconfig-gen-6.12-x86_64");
-        make(&tree, &gen, "tinyconfig");
-        let config = std::fs::read_to_string(gen.join(".config")).unwrap();
-        build(&tree, config, "kbuild-tinyconfig-6.12-x86_64")
-    })
-    .clone()
+    K.get_or_init(|| ktestkit::tinyconfig_612_kernel().image)
+        .clone()
 }
 
 /// tinyconfig + what the seed adds for console output and an initramfs.
@@ -79,7 +54,7 @@ fn serial_kernel() -> PathBuf {
     static K: OnceLock<PathBuf> = OnceLock::new();
     K.get_or_init(|| {
         let tree = tree();
-        let gen = test_builds().join("kvm-serial-config-6.12");
+        let gen = ktestkit::test_dir("kvm-serial-config-6.12");
         make(&tree, &gen, "tinyconfig");
         let mut config = std::fs::read_to_string(gen.join(".config")).unwrap();
         config.push_str(
