@@ -7,10 +7,12 @@ mod build_cmd;
 mod config_cmd;
 mod doctor_cmd;
 mod explain_cmd;
+mod image_cmd;
 mod kconfig_cmd;
 mod ladder_cmd;
 mod ladder_report;
 mod output;
+mod run_cmd;
 mod session;
 mod tailor;
 
@@ -43,6 +45,15 @@ enum Cmd {
     /// From a symptom (log, strace, lspci, a QEMU machine, a question) to the
     /// option that fixes it, answered from the kernel source.
     Doctor(Box<doctor_cmd::Args>),
+    /// Build (or reuse from the cache) a Debian root file system tar with mmdebstrap.
+    Rootfs(image_cmd::RootfsArgs),
+    /// A UEFI disk image: the target's kernel on an ESP, a Debian root, an SSH key for `admin`.
+    Image(Box<image_cmd::ImageArgs>),
+    /// Boot a disk image on the EC2 simulator (UEFI, NVMe, IMDSv2) or QEMU and check it over SSH.
+    Run(run_cmd::Args),
+    /// The program QEMU runs for each guest connection to the simulated metadata service.
+    #[command(hide = true)]
+    ImdsRelay(run_cmd::RelayArgs),
     /// Measure ktailor against the kernel's own tools, in the same run.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -87,6 +98,10 @@ fn run(cli: Cli) -> ExitCode {
         Cmd::Boot(a) => boot_cmd::run(*a),
         Cmd::Ladder(a) => ladder_cmd::run(a),
         Cmd::Doctor(a) => doctor_cmd::run(*a),
+        Cmd::Rootfs(a) => image_cmd::rootfs(a),
+        Cmd::Image(a) => image_cmd::image(*a),
+        Cmd::Run(a) => run_cmd::run(a),
+        Cmd::ImdsRelay(a) => run_cmd::relay(a),
         Cmd::Bench(BenchCmd::Kconfig(a)) => bench::run(a),
     };
     match res {

@@ -183,16 +183,37 @@ pub(crate) fn qemu_args(spec: &VmSpec, r: &Resolved<'_>) -> Result<Vec<String>, 
             &format!("if=pflash,format=raw,unit=1,file={}", escape(vars)?),
         ]);
     }
-    push(&["-kernel", &plain(&spec.kernel)?]);
-    if let Some(initrd) = &spec.initrd {
-        // -initrd takes a comma-separated list, so a comma must be doubled.
-        push(&["-initrd", &escape(initrd)?]);
+    if spec.firmware_boot {
+        if firmware != Firmware::Uefi {
+            return Err(VmError::Invalid(
+                "booting from the disk needs UEFI firmware (machine firmware = \"uefi\")".into(),
+            ));
+        }
+    } else {
+        push(&["-kernel", &plain(&spec.kernel)?]);
+        if let Some(initrd) = &spec.initrd {
+            // -initrd takes a comma-separated list, so a comma must be doubled.
+            push(&["-initrd", &escape(initrd)?]);
+        }
+        push(&["-append", &spec.append]);
     }
-    push(&["-append", &spec.append]);
 
     for (i, nic) in m.nics.iter().enumerate() {
         let device = nic_device(&nic.model, board)?;
         let mut netdev = format!("user,id=n{i}");
+        if i == 0 {
+            for opt in &spec.user_net {
+                // One option each: a value may hold a command line with
+                // spaces, never a second option smuggled in unescaped.
+                if opt.contains(',') {
+                    return Err(VmError::Invalid(format!(
+                        "user-net option {opt:?} holds a comma; QEMU would read two options"
+                    )));
+                }
+                netdev.push(',');
+                netdev.push_str(opt);
+            }
+        }
         for f in r.forwards.iter().filter(|f| f.nic == i) {
             netdev.push_str(&format!(
                 ",hostfwd=tcp:127.0.0.1:{}-:{}",
@@ -385,6 +406,34 @@ mod tests {
             "-drive if=none,id=d2,file=/d/c,,1.img,format=raw -device nvme,serial=ktailor2,drive=d2"
         ));
         assert!(!got.contains("-device ahci"), "q35 has its own AHCI");
+    }
+
+    #[test]
+    fn firmware_boot_leaves_out_the_kernel_and_user_net_options_join_the_first_nic() {
+        let mut s = spec(
+            machine("q35", "uefi", &["virtio-net-pci", "e1000"]),
+            &[("/d/disk.raw", "nvme")],
+        );
+        s.firmware_boot = true;
+        s.user_net = vec![
+            "net=169.254.0.0/16".into(),
+            "guestfwd=tcp:169.254.169.254:80-cmd:/bin/relay 127.0.0.1:9".into(),
+        ];
+        let got = args(&s, AccelUsed::Tcg).unwrap();
+        assert!(!got.contains("-kernel") && !got.contains("-append") && !got.contains("-initrd"));
+        assert!(got.contains(
+            "-netdev user,id=n0,net=169.254.0.0/16,guestfwd=tcp:169.254.169.254:80-cmd:/bin/relay 127.0.0.1:9,hostfwd="
+        ), "{got}");
+        assert!(got.contains("-netdev user,id=n1,hostfwd="), "{got}");
+        assert!(got.contains("nvme,serial=ktailor0,drive=d0"));
+
+        s.user_net = vec!["net=10.0.0.0/8,hostfwd=tcp::22-:22".into()];
+        assert!(
+            matches!(args(&s, AccelUsed::Tcg), Err(VmError::Invalid(m)) if m.contains("comma"))
+        );
+        s.user_net.clear();
+        s.machine.firmware = "bios".into();
+        assert!(matches!(args(&s, AccelUsed::Tcg), Err(VmError::Invalid(m)) if m.contains("UEFI")));
     }
 
     #[test]

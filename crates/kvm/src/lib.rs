@@ -124,6 +124,18 @@ pub struct VmSpec {
     pub ovmf: Ovmf,
     /// Appended to QEMU's arguments as they are.
     pub extra_args: Vec<String>,
+    /// Boot what the firmware finds on the disks (a UEFI loader on an ESP)
+    /// instead of `-kernel`: `kernel`, `initrd` and `append` are then
+    /// unused, as on a real machine booting its own disk.
+    pub firmware_boot: bool,
+    /// Extra options for the first NIC's user-mode network
+    /// (`net=169.254.0.0/16`, `guestfwd=...`): how the EC2 simulator puts
+    /// its metadata service where EC2 has it.
+    pub user_net: Vec<String>,
+    /// Set from any thread to end the run (verdict `Stopped`): for work
+    /// that runs beside the console, such as SSH checks, which has no
+    /// console line to stop on.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl VmSpec {
@@ -145,6 +157,9 @@ impl VmSpec {
             forward_ports: vec![22],
             ovmf: Ovmf::default(),
             extra_args: Vec::new(),
+            firmware_boot: false,
+            user_net: Vec::new(),
+            stop: None,
         }
     }
 }
@@ -283,6 +298,8 @@ const PORT_RETRIES: usize = 3;
 /// times what SeaBIOS needs under working KVM, a fraction of what it needs
 /// where KVM is too slow to boot a kernel.
 const KVM_CHECK: Duration = Duration::from_secs(3);
+/// How often a run with [`VmSpec::stop`] looks at the flag.
+const STOP_POLL: Duration = Duration::from_millis(200);
 
 /// Boots `spec` and streams the console to `on_line` until the run ends.
 ///
@@ -327,9 +344,11 @@ fn check_files(spec: &VmSpec) -> Result<(), VmError> {
             })
         }
     };
-    need(&spec.kernel, "kernel")?;
-    if let Some(i) = &spec.initrd {
-        need(i, "initramfs")?;
+    if !spec.firmware_boot {
+        need(&spec.kernel, "kernel")?;
+        if let Some(i) = &spec.initrd {
+            need(i, "initramfs")?;
+        }
     }
     for d in &spec.disks {
         need(&d.path, "disk image")?;
@@ -515,6 +534,17 @@ fn run_once(
         if let Some((_, at)) = &panic {
             deadline = deadline.min(*at + PANIC_GRACE);
         }
+        let stop_requested = || {
+            spec.stop
+                .as_ref()
+                .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+        };
+        if spec.stop.is_some() {
+            if stop_requested() && panic.is_none() {
+                break Verdict::Stopped;
+            }
+            deadline = deadline.min(now + STOP_POLL);
+        }
         let event = rx.recv_timeout(deadline.saturating_duration_since(now));
         match event {
             Ok(Event::Line(line)) => {
@@ -559,10 +589,17 @@ fn run_once(
                 };
             }
             Err(RecvTimeoutError::Timeout) => {
+                let now = Instant::now();
+                if spec.stop.is_some()
+                    && now < overall.min(last_output + spec.idle_timeout)
+                    && panic.as_ref().is_none_or(|(_, at)| now < *at + PANIC_GRACE)
+                {
+                    // Only the stop flag's poll interval ran out.
+                    continue;
+                }
                 if let Some((message, _)) = panic.take() {
                     break Verdict::Panic { message };
                 }
-                let now = Instant::now();
                 break if now >= overall {
                     Verdict::Hung(Hang::Timeout(spec.timeout))
                 } else {

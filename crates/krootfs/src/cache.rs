@@ -1,0 +1,264 @@
+//! The rootfs cache directory: entries, their sidecars, locks, and the
+//! removal of leftovers from interrupted builds.
+//!
+//! For a key `K` under `<cache>/rootfs/`:
+//! - `K.tar`, `K.json`: the entry and its [`Manifest`] (final names);
+//! - `K.lock`: flock'ed while a build of `K` runs (never removed);
+//! - `K.tar.partial`, `K.json.partial`, `K.work/`: a build in progress
+//!   (mmdebstrap's output, TMPDIR and hook files). Whoever holds `K.lock`
+//!   may delete them.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{io_err, Mode, Rootfs, RootfsError, RootfsSpec};
+
+/// The JSON sidecar `<key>.json` of a cache entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub key: String,
+    pub spec: RootfsSpec,
+    /// The packages passed to `--include` ([`crate::packages`]).
+    pub include: Vec<String>,
+    /// Every installed package, `name=version`, sorted.
+    pub packages: Vec<String>,
+    /// Size of the tar.
+    pub bytes: u64,
+    pub build_seconds: f64,
+    pub built_at_unix: u64,
+    pub mode: Mode,
+    /// mmdebstrap's MIRROR argument (a URL or the host sources file).
+    pub mirror: String,
+    pub krootfs_version: String,
+}
+
+impl Manifest {
+    pub(crate) fn into_rootfs(self, entry: &Entry, duration: Duration) -> Rootfs {
+        Rootfs {
+            tar: entry.tar.clone(),
+            cache_hit: true,
+            bytes: self.bytes,
+            duration,
+            key: self.key,
+            packages: self.packages,
+        }
+    }
+}
+
+pub(crate) struct Entry {
+    pub key: String,
+    pub tar: PathBuf,
+    pub json: PathBuf,
+    pub lock: PathBuf,
+    pub partial: PathBuf,
+    pub json_partial: PathBuf,
+    pub work: PathBuf,
+}
+
+const TEMP_SUFFIXES: [&str; 3] = [".tar.partial", ".json.partial", ".work"];
+
+impl Entry {
+    pub fn new(dir: &Path, key: &str) -> Entry {
+        let p = |suffix: &str| dir.join(format!("{key}{suffix}"));
+        Entry {
+            key: key.to_string(),
+            tar: p(".tar"),
+            json: p(".json"),
+            lock: p(".lock"),
+            partial: p(TEMP_SUFFIXES[0]),
+            json_partial: p(TEMP_SUFFIXES[1]),
+            work: p(TEMP_SUFFIXES[2]),
+        }
+    }
+
+    /// The manifest of a complete entry: the tar is there and its size is
+    /// the one the sidecar recorded.
+    pub fn lookup(&self) -> Option<Manifest> {
+        let len = std::fs::metadata(&self.tar)
+            .ok()
+            .filter(|m| m.is_file())?
+            .len();
+        let m: Manifest = serde_json::from_slice(&std::fs::read(&self.json).ok()?).ok()?;
+        (m.key == self.key && m.bytes == len).then_some(m)
+    }
+
+    /// Takes `<key>.lock`, waiting (and saying so) while another process
+    /// holds it.
+    pub fn lock(&self, progress: &dyn Fn(&str)) -> Result<Lock, RootfsError> {
+        let f = open_lock(&self.lock)?;
+        if try_flock(&f).map_err(io_err("lock", &self.lock))? {
+            return Ok(Lock(f));
+        }
+        progress(&format!(
+            "rootfs {}: waiting for another build of it (lock {})",
+            self.key,
+            self.lock.display()
+        ));
+        loop {
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(Lock(f));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(io_err("lock", &self.lock)(e));
+            }
+        }
+    }
+
+    /// Publishes a finished build: the sidecar first, then the tar, each
+    /// written under a temporary name, synced and renamed, so `<key>.tar`
+    /// never names a partial file and always has its sidecar.
+    pub fn commit(&self, m: &Manifest) -> Result<(), RootfsError> {
+        let json = serde_json::to_vec_pretty(m)
+            .map_err(|e| io_err("serialize", &self.json)(std::io::Error::other(e)))?;
+        let mut f =
+            File::create(&self.json_partial).map_err(io_err("create", &self.json_partial))?;
+        f.write_all(&json)
+            .and_then(|()| f.write_all(b"\n"))
+            .and_then(|()| f.sync_all())
+            .map_err(io_err("write", &self.json_partial))?;
+        std::fs::rename(&self.json_partial, &self.json)
+            .map_err(io_err("rename into place", &self.json))?;
+        File::open(&self.partial)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err("sync", &self.partial))?;
+        std::fs::rename(&self.partial, &self.tar)
+            .map_err(io_err("rename into place", &self.tar))?;
+        if let Some(dir) = self.tar.parent() {
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(())
+    }
+
+    /// Removes this build's temporaries (the caller holds the lock).
+    pub fn discard_temporaries(&self) {
+        let _ = std::fs::remove_file(&self.partial);
+        let _ = std::fs::remove_file(&self.json_partial);
+        let _ = remove_work_dir(&self.work);
+    }
+}
+
+/// A held `<key>.lock`; dropping it closes the file and so releases it.
+pub(crate) struct Lock(#[allow(dead_code)] File);
+
+fn open_lock(path: &Path) -> Result<File, RootfsError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_err("open the lock file", path))
+}
+
+/// `Ok(true)`: locked now; `Ok(false)`: someone else holds it.
+fn try_flock(f: &File) -> std::io::Result<bool> {
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Removes leftovers of interrupted builds in `dir`: those of `own_key`
+/// (whose lock the caller holds) and those of any other key whose lock is
+/// free. Failures are reported through `progress`, never fatal.
+pub(crate) fn sweep(dir: &Path, own_key: &str, progress: &dyn Fn(&str)) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(key) = TEMP_SUFFIXES.iter().find_map(|s| name.strip_suffix(s)) else {
+            continue;
+        };
+        let path = e.path();
+        let _other_lock; // held while removing another key's leftovers
+        if key != own_key {
+            let Ok(f) = open_lock(&dir.join(format!("{key}.lock"))) else {
+                continue;
+            };
+            if !matches!(try_flock(&f), Ok(true)) {
+                continue; // a build of that key is running
+            }
+            _other_lock = f;
+        }
+        let removed = if path.is_dir() {
+            remove_work_dir(&path)
+        } else {
+            std::fs::remove_file(&path).map_err(|e| e.to_string())
+        };
+        match removed {
+            Ok(()) => progress(&format!(
+                "rootfs: removed {} (an interrupted build)",
+                path.display()
+            )),
+            Err(why) => progress(&format!(
+                "rootfs: cannot remove {} (an interrupted build): {why}",
+                path.display()
+            )),
+        }
+    }
+}
+
+/// Removes a build's work directory, unless something is mounted below it
+/// (an mmdebstrap killed mid-build can leave /proc or /sys mounted in its
+/// chroot; deleting through those would be wrong).
+fn remove_work_dir(dir: &Path) -> Result<(), String> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let canon = dir.canonicalize().map_err(|e| e.to_string())?;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if let Some(m) = mounts_below(&mounts, &canon).first() {
+        return Err(format!(
+            "{m} is still mounted below it; unmount it (umount -R {}) and remove the directory",
+            canon.display()
+        ));
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| e.to_string())
+}
+
+/// Mount points in a `/proc/self/mountinfo` text at or below `dir`.
+pub(crate) fn mounts_below(mountinfo: &str, dir: &Path) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|m| Path::new(m).starts_with(dir))
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
