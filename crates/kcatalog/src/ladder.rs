@@ -1,6 +1,15 @@
 //! The seed's milestones as data (`data/ladder.toml`), and the probe
 //! vocabulary (`data/probes.toml`) with what each probe needs from the QEMU
 //! machine to mean anything.
+//!
+//! Two kinds of step: probe steps boot an initramfs (`userspace` `none`,
+//! `hello`, `busybox` or `probe`) and are proved by `expect` text or probes;
+//! disk steps (`userspace = "disk"`) boot a Debian disk image described by
+//! `image` and are proved by the named checks of the SSH-checked run
+//! (`ktailor run`'s checks, made by the krun crate). This crate is data and
+//! does not depend on krun: check names are strings here, and a test in
+//! ktailor (`ladder_cmd`) holds every name in `data/ladder.toml` against
+//! `krun::CHECKS`.
 
 use std::collections::BTreeSet;
 
@@ -27,11 +36,82 @@ pub struct Step {
     /// Console text that proves a step that runs no probe program.
     #[serde(default)]
     pub expect: Option<String>,
+    /// Disk steps only (`userspace = "disk"`): the Debian image it boots.
+    #[serde(default)]
+    pub image: Option<DiskImage>,
+    /// Disk steps only: checks of the run (names from krun) this step newly
+    /// requires; every earlier disk step's checks must still pass.
+    #[serde(default)]
+    pub checks: Vec<String>,
+}
+
+impl Step {
+    /// Whether the step boots a Debian disk image (judged by checks).
+    pub fn is_disk(&self) -> bool {
+        self.machine.userspace == "disk"
+    }
+}
+
+/// The init system of a disk step's Debian root file system.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskInit {
+    Sysvinit,
+    Systemd,
+}
+
+impl DiskInit {
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskInit::Sysvinit => "sysvinit",
+            DiskInit::Systemd => "systemd",
+        }
+    }
+}
+
+/// How a disk step's image boots (krun's machines): `qemu` loads the
+/// kernel from the image's ESP directly onto a virtio-blk disk, `ec2-sim`
+/// boots the disk by UEFI firmware from NVMe with an IMDSv2 mock.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskMachine {
+    Qemu,
+    Ec2Sim,
+}
+
+impl DiskMachine {
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskMachine::Qemu => "qemu",
+            DiskMachine::Ec2Sim => "ec2-sim",
+        }
+    }
+
+    /// The firmware the step's `machine` must name.
+    pub fn firmware(self) -> &'static str {
+        match self {
+            DiskMachine::Qemu => "bios",
+            DiskMachine::Ec2Sim => "uefi",
+        }
+    }
+}
+
+/// The image a disk step boots: a Debian bookworm root with `init`, and
+/// the step's kernel, booted on `machine`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DiskImage {
+    pub init: DiskInit,
+    pub machine: DiskMachine,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LadderFile {
+    /// Features added to every disk step from the first one whose root is
+    /// systemd (`image.init`, or `ktailor ladder --init systemd`).
+    #[serde(default, rename = "systemd-features")]
+    systemd_features: Vec<String>,
     #[serde(rename = "step")]
     steps: Vec<Step>,
 }
@@ -109,6 +189,8 @@ impl Probes {
 #[derive(Clone, Debug)]
 pub struct Ladder {
     pub steps: Vec<Step>,
+    /// What a systemd root adds to the disk steps' features.
+    pub systemd_features: Vec<String>,
 }
 
 impl Ladder {
@@ -118,7 +200,8 @@ impl Ladder {
     }
 
     /// Parses and checks a ladder: feature and probe names must exist, step
-    /// names must be unique, and a step needs probes or `expect` text.
+    /// names must be unique, a probe step needs probes or `expect` text, and
+    /// a disk step needs `image` and checks (and nothing of a probe step's).
     pub fn from_str(
         name: &str,
         text: &str,
@@ -129,6 +212,13 @@ impl Ladder {
             toml::from_str(text).map_err(|e| CatalogError(format!("{name}: {e}")))?;
         let mut seen = BTreeSet::new();
         let mut any_probes = false;
+        for feat in &f.systemd_features {
+            if cat.feature(feat).is_none() {
+                return Err(CatalogError(format!(
+                    "{name}: systemd-features names unknown feature {feat:?}"
+                )));
+            }
+        }
         for s in &f.steps {
             if !seen.insert(s.name.as_str()) {
                 return Err(CatalogError(format!(
@@ -152,6 +242,16 @@ impl Ladder {
                     )));
                 }
             }
+            if s.is_disk() {
+                check_disk_step(name, s)?;
+                continue;
+            }
+            if s.image.is_some() || !s.checks.is_empty() {
+                return Err(CatalogError(format!(
+                    "{name}: step {:?} has `image` or `checks` but boots userspace {:?}: only `userspace = \"disk\"` steps boot an image",
+                    s.name, s.machine.userspace
+                )));
+            }
             any_probes |= !s.probes.is_empty();
             if !any_probes && s.expect.is_none() {
                 return Err(CatalogError(format!(
@@ -163,7 +263,23 @@ impl Ladder {
         if f.steps.is_empty() {
             return Err(CatalogError(format!("{name}: no [[step]]")));
         }
-        Ok(Ladder { steps: f.steps })
+        Ok(Ladder {
+            steps: f.steps,
+            systemd_features: f.systemd_features,
+        })
+    }
+
+    /// Checks of the disk steps `0..=i`, each once, in order of first use.
+    pub fn checks_through(&self, i: usize) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for s in &self.steps[..=i] {
+            for c in &s.checks {
+                if !v.contains(c) {
+                    v.push(c.clone());
+                }
+            }
+        }
+        v
     }
 
     /// Features of steps `0..=i`, each once, in order of first use.
@@ -191,6 +307,56 @@ impl Ladder {
         }
         v
     }
+}
+
+/// A disk step: an image to boot on a machine krun knows, checks to
+/// judge it by, and nothing of a probe step's.
+fn check_disk_step(name: &str, s: &Step) -> Result<(), CatalogError> {
+    let err = |what: String| {
+        Err(CatalogError(format!(
+            "{name}: disk step {:?} {what}",
+            s.name
+        )))
+    };
+    let Some(image) = s.image else {
+        return err(
+            "has no `image` (e.g. image = { init = \"sysvinit\", machine = \"qemu\" })".into(),
+        );
+    };
+    if !s.probes.is_empty() || s.expect.is_some() {
+        return err("has probes or `expect` text: a disk step is judged by `checks` only".into());
+    }
+    if s.checks.is_empty() {
+        return err("has no `checks`: nothing would prove it".into());
+    }
+    let mut seen = BTreeSet::new();
+    for c in &s.checks {
+        if c.is_empty() || c.contains(char::is_whitespace) {
+            return err(format!("names a malformed check {c:?}"));
+        }
+        if !seen.insert(c.as_str()) {
+            return err(format!("lists check {c:?} twice"));
+        }
+    }
+    let m = &s.machine;
+    if m.machine != "q35" {
+        return err(format!(
+            "boots on {:?}: the image's machines (qemu, ec2-sim) are q35",
+            m.machine
+        ));
+    }
+    if !m.nics.is_empty() || !m.disks.is_empty() {
+        return err("lists nics or disks: the image's machine brings its own (virtio-net, and the image as virtio-blk or NVMe)".into());
+    }
+    if m.firmware != image.machine.firmware() {
+        return err(format!(
+            "says firmware {:?} but machine {} boots by {:?}",
+            m.firmware,
+            image.machine.name(),
+            image.machine.firmware()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -225,5 +391,156 @@ mod tests {
         let bad = "[[step]]\nname='a'\nseed='s'\nfeatures=['printk']\nmachine={machine='pc',userspace='none'}\n";
         let e = Ladder::from_str("l.toml", bad, &cat, &p).unwrap_err();
         assert!(e.0.contains("nothing would prove it"), "{e}");
+    }
+
+    #[test]
+    fn builtin_disk_steps_follow_the_probe_steps() {
+        let cat = Catalog::builtin();
+        let l = Ladder::builtin(&cat);
+        let names: Vec<&str> = l.steps.iter().map(|s| s.name.as_str()).collect();
+        let first_disk = l.steps.iter().position(Step::is_disk).unwrap();
+        assert_eq!(names[first_disk - 1], "elogind-clean");
+        assert!(l.steps[first_disk..].iter().all(Step::is_disk), "{names:?}");
+        assert_eq!(
+            &names[first_disk..],
+            ["debian-virtio", "uefi-nvme", "debian-clean"]
+        );
+        let last = l.steps.len() - 1;
+        let checks = l.checks_through(last);
+        for c in ["login", "root-device", "uefi", "imds-v2", "clean-logs"] {
+            assert!(checks.iter().any(|x| x == c), "{c} in {checks:?}");
+        }
+        assert!(l.checks_through(first_disk - 1).is_empty());
+        assert_eq!(l.systemd_features, ["systemd"]);
+        // The last rung is the ec2-nitro kernel (plus the tmpfs the busybox
+        // step mounts), so the ladder ends where `ktailor image --target
+        // ec2-nitro` starts.
+        let through: BTreeSet<String> = cat
+            .closure(&l.features_through(last))
+            .unwrap()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        let nitro: BTreeSet<String> = cat
+            .closure(&cat.target("ec2-nitro").unwrap().features)
+            .unwrap()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        let extra: Vec<&String> = through.difference(&nitro).collect();
+        assert!(
+            nitro.is_subset(&through),
+            "{:?}",
+            nitro.difference(&through)
+        );
+        assert_eq!(extra, ["tmpfs"]);
+    }
+
+    /// A one-step ladder: a disk step with `extra` TOML lines replacing the
+    /// named defaults.
+    fn disk_step(replace: &[(&str, &str)]) -> String {
+        let mut lines = vec![
+            ("name", "name = 'd'"),
+            ("seed", "seed = 's'"),
+            ("features", "features = ['printk']"),
+            (
+                "machine",
+                "machine = { machine = 'q35', userspace = 'disk' }",
+            ),
+            ("image", "image = { init = 'sysvinit', machine = 'qemu' }"),
+            ("checks", "checks = ['login']"),
+        ];
+        for (k, v) in replace {
+            match lines.iter_mut().find(|(n, _)| n == k) {
+                Some(l) => l.1 = v,
+                None => lines.push((k, v)),
+            }
+        }
+        let body: Vec<&str> = lines
+            .iter()
+            .map(|(_, v)| *v)
+            .filter(|v| !v.is_empty())
+            .collect();
+        format!("[[step]]\n{}\n", body.join("\n"))
+    }
+
+    #[test]
+    fn disk_steps_load_and_typos_fail() {
+        let cat = Catalog::builtin();
+        let p = Probes::builtin();
+        let load = |t: &str| Ladder::from_str("l.toml", t, &cat, &p);
+        let l = load(&disk_step(&[])).unwrap();
+        assert_eq!(
+            l.steps[0].image,
+            Some(DiskImage {
+                init: DiskInit::Sysvinit,
+                machine: DiskMachine::Qemu
+            })
+        );
+        let ec2 = disk_step(&[
+            (
+                "machine",
+                "machine = { machine = 'q35', firmware = 'uefi', userspace = 'disk' }",
+            ),
+            ("image", "image = { init = 'systemd', machine = 'ec2-sim' }"),
+        ]);
+        let l = load(&format!("systemd-features = ['systemd']\n{ec2}")).unwrap();
+        assert_eq!(l.steps[0].image.unwrap().machine, DiskMachine::Ec2Sim);
+        assert_eq!(l.steps[0].image.unwrap().init, DiskInit::Systemd);
+
+        let cases: &[(String, &str)] = &[
+            // Typos in names, fields and values fail at load.
+            (disk_step(&[("checks", "chekcs = ['login']")]), "unknown field `chekcs`"),
+            (
+                disk_step(&[("image", "image = { init = 'sysvinit', machine = 'qemu', size = '2G' }")]),
+                "unknown field `size`",
+            ),
+            (
+                disk_step(&[("image", "image = { init = 'sysvinit', machine = 'ec2' }")]),
+                "unknown variant `ec2`",
+            ),
+            (
+                disk_step(&[("image", "image = { init = 'openrc', machine = 'qemu' }")]),
+                "unknown variant `openrc`",
+            ),
+            (
+                format!("systemd-feature = ['systemd']\n{}", disk_step(&[])),
+                "unknown field `systemd-feature`",
+            ),
+            (
+                format!("systemd-features = ['systemdd']\n{}", disk_step(&[])),
+                "\"systemdd\"",
+            ),
+            // A disk step needs an image and checks, and only those.
+            (disk_step(&[("image", "")]), "has no `image`"),
+            (disk_step(&[("checks", "")]), "nothing would prove it"),
+            (disk_step(&[("checks", "checks = ['login', 'login']")]), "twice"),
+            (disk_step(&[("probes", "probes = ['epoll']")]), "judged by `checks` only"),
+            (
+                disk_step(&[("machine", "machine = { machine = 'q35', firmware = 'uefi', userspace = 'disk' }")]),
+                "boots by \"bios\"",
+            ),
+            (
+                disk_step(&[("machine", "machine = { machine = 'pc', userspace = 'disk' }")]),
+                "are q35",
+            ),
+            (
+                disk_step(&[(
+                    "machine",
+                    "machine = { machine = 'q35', userspace = 'disk', nics = [{ model = 'e1000' }] }",
+                )]),
+                "brings its own",
+            ),
+            // ... and a probe step neither.
+            (
+                disk_step(&[("machine", "machine = { machine = 'pc', userspace = 'none' }")]),
+                "only `userspace = \"disk\"` steps",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = load(text).unwrap_err();
+            assert!(e.0.contains(want), "{text}\nwanted {want:?} in: {e}");
+            assert!(e.0.starts_with("l.toml"), "{e}");
+        }
     }
 }

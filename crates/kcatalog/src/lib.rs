@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 mod ladder;
-pub use ladder::{Ladder, Needs, Probe, Probes, Step};
+pub use ladder::{DiskImage, DiskInit, DiskMachine, Ladder, Needs, Probe, Probes, Step};
 
 const BUILTIN_FEATURES: &str = include_str!("../../../data/features.toml");
 const BUILTIN_TARGETS: &str = include_str!("../../../data/targets.toml");

@@ -17,6 +17,7 @@
 pub mod layout;
 pub mod sshkey;
 mod tree;
+pub mod uki;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use layout::{parse_size, root_partuuid_for, uuid_from, Ids, Layout};
 pub use sshkey::parse_public_key;
+pub use uki::{build_uki, PeSection, UkiReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -187,8 +189,9 @@ pub fn build(spec: &ImageSpec, progress: &dyn Fn(&str)) -> Result<ImageReport, I
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    remove_stale_work_dirs(dir);
     let work = tempfile::Builder::new()
-        .prefix(".ktailor-image-")
+        .prefix(&format!("{WORK_PREFIX}{}-", std::process::id()))
         .tempdir_in(dir)
         .map_err(io(format!(
             "cannot create a work directory in {}",
@@ -296,6 +299,30 @@ pub fn build(spec: &ImageSpec, progress: &dyn Fn(&str)) -> Result<ImageReport, I
         host_keys,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Work directories are named `.ktailor-image-<pid>-XXXXXX` beside the
+/// output: a build killed with SIGKILL cannot remove its own, so the next
+/// build in that directory removes those whose process is gone.
+const WORK_PREFIX: &str = ".ktailor-image-";
+
+fn remove_stale_work_dirs(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(WORK_PREFIX)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory,

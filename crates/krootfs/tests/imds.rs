@@ -188,12 +188,12 @@ fn no_service_exits_zero_at_once() {
 }
 
 #[test]
-fn a_silent_service_is_given_up_within_three_seconds() {
+fn a_silent_service_is_given_up_within_the_five_second_budget() {
     let server = serve(Behaviour::Silent);
     let root = fake_root();
     let (out, took) = run(root.path(), server.port);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(took < Duration::from_millis(3500), "{took:?}");
+    assert!(took < Duration::from_millis(5500), "{took:?}");
     assert!(
         stderr(&out).contains("no instance metadata service"),
         "{}",

@@ -109,6 +109,12 @@ pub struct RunSpec {
     pub workdir: PathBuf,
     pub memory_mb: u32,
     pub cpus: u32,
+    /// Commands (name, shell command) run over SSH after the checks, before
+    /// the power-off; what they print lands in [`RunReport::extra`].
+    pub extra_commands: Vec<(String, String)>,
+    /// Console lines to time (name, text the line contains): when each
+    /// first appeared, from QEMU's start, lands in [`RunReport::console_marks`].
+    pub console_marks: Vec<(String, String)>,
 }
 
 /// One check, with what it saw.
@@ -117,6 +123,23 @@ pub struct Check {
     pub name: String,
     pub pass: bool,
     pub evidence: String,
+}
+
+/// When one of [`RunSpec::console_marks`] first appeared on the console.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsoleMark {
+    pub name: String,
+    /// From QEMU's start; `None` if the line never came.
+    pub seconds: Option<f64>,
+}
+
+/// What one of [`RunSpec::extra_commands`] printed.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExtraOutput {
+    pub name: String,
+    pub command: String,
+    pub ok: bool,
+    pub stdout: String,
 }
 
 /// A metadata request the guest made.
@@ -146,6 +169,9 @@ pub struct RunReport {
     /// What was checked of the hardware QEMU cannot run (from the image
     /// manifest: the ENA driver in the build).
     pub build_checks: Vec<String>,
+    /// The outputs of [`RunSpec::extra_commands`] (none if no login).
+    pub extra: Vec<ExtraOutput>,
+    pub console_marks: Vec<ConsoleMark>,
 }
 
 impl RunReport {
@@ -153,6 +179,31 @@ impl RunReport {
         !self.checks.is_empty() && self.checks.iter().all(|c| c.pass)
     }
 }
+
+/// Every check a run can report, in the order a run reports them. Which of
+/// them a run makes depends on the machine (`uefi`, `imds-hostname`,
+/// `imds-key-login` and `imds-v2` on ec2-sim only, `imds-key-login` only
+/// with an [`RunSpec::imds_login_key`]) and on the root's init (`systemd`
+/// for a systemd root, the `running-*` checks for sysvinit). `ktailor
+/// ladder` holds the check names in data/ladder.toml against this list; a
+/// test here holds it against the checks this file makes.
+pub const CHECKS: &[&str] = &[
+    "login",
+    "pty",
+    "kernel",
+    "root-device",
+    "uefi",
+    "systemd",
+    "running-sshd",
+    "running-cron",
+    "running-rsyslogd",
+    "running-elogind",
+    "sshd-no-passwords",
+    "imds-hostname",
+    "imds-key-login",
+    "clean-logs",
+    "imds-v2",
+];
 
 /// Lines the seed's kernel printed, or its userspace logged, while an
 /// option was missing. A booted system whose console or kernel log shows
@@ -249,9 +300,14 @@ pub fn run(spec: &RunSpec, progress: &dyn Fn(&str)) -> Result<RunReport, RunErro
             let kernel = spec.workdir.join("BOOTX64.EFI");
             kimage::extract_kernel(&spec.image, &kernel)?;
             vm.kernel = kernel;
-            // The kernel's built-in command line names the root; this only
-            // adds the console settings a bootloader would.
-            vm.append = "console=ttyS0,115200".into();
+            // What the image's kernel has built in; given again here so a
+            // kernel without it (`--kernel-image`, a ladder step) finds the
+            // root too. A kernel that has it sees each parameter twice,
+            // with the same value.
+            vm.append = manifest
+                .as_ref()
+                .map(|m| m.cmdline.clone())
+                .unwrap_or_else(|| "console=ttyS0,115200".into());
             vm.disks = vec![kvm::VmDisk {
                 path: spec.image.clone(),
                 interface: "virtio-blk".into(),
@@ -284,7 +340,13 @@ pub fn run(spec: &RunSpec, progress: &dyn Fn(&str)) -> Result<RunReport, RunErro
         spec.machine.name()
     ));
     let mut fatal: Option<String> = None;
+    let mut marks: Vec<Option<Duration>> = vec![None; spec.console_marks.len()];
     let result = kvm::run(&vm, &mut |line, control| {
+        for (m, (_, needle)) in marks.iter_mut().zip(&spec.console_marks) {
+            if m.is_none() && line.contains(needle.as_str()) {
+                *m = Some(control.elapsed());
+            }
+        }
         if fatal.is_none() && FATAL.iter().any(|f| line.contains(f)) {
             // Nothing will answer SSH after this: end now, not at the timeout.
             fatal = Some(line.trim().to_string());
@@ -345,14 +407,14 @@ pub fn run(spec: &RunSpec, progress: &dyn Fn(&str)) -> Result<RunReport, RunErro
             })
             .collect();
     }
-    let (mut checks, boot_to_login) = match checked {
+    let (mut checks, boot_to_login, extra) = match checked {
         Some(mut c) => {
             if let (Some(f), Some(first)) = (&fatal, c.checks.first_mut()) {
                 if !first.pass {
                     first.evidence = format!("{}; the console said: {f}", first.evidence);
                 }
             }
-            (c.checks, c.boot_to_login)
+            (c.checks, c.boot_to_login, c.extra)
         }
         None => (
             vec![Check {
@@ -364,6 +426,7 @@ pub fn run(spec: &RunSpec, progress: &dyn Fn(&str)) -> Result<RunReport, RunErro
                 ),
             }],
             None,
+            Vec::new(),
         ),
     };
     if spec.machine == MachineKind::Ec2Sim {
@@ -381,6 +444,16 @@ pub fn run(spec: &RunSpec, progress: &dyn Fn(&str)) -> Result<RunReport, RunErro
         imds_requests,
         tail: result.tail,
         build_checks: manifest.map(|m| m.build_checks).unwrap_or_default(),
+        extra,
+        console_marks: spec
+            .console_marks
+            .iter()
+            .zip(marks)
+            .map(|((name, _), at)| ConsoleMark {
+                name: name.clone(),
+                seconds: at.map(|d| d.as_secs_f64()),
+            })
+            .collect(),
     })
 }
 
@@ -412,6 +485,7 @@ fn imds_check(reqs: &[ImdsRequest]) -> Check {
 struct Checked {
     checks: Vec<Check>,
     boot_to_login: Option<Duration>,
+    extra: Vec<ExtraOutput>,
 }
 
 fn check(name: &str, pass: bool, evidence: impl Into<String>) -> Check {
@@ -463,6 +537,7 @@ fn check_guest(
         return Checked {
             checks,
             boot_to_login: None,
+            extra: Vec::new(),
         };
     }
     let boot_to_login = qemu_started.elapsed();
@@ -644,6 +719,20 @@ fn check_guest(
         },
     ));
 
+    let extra = spec
+        .extra_commands
+        .iter()
+        .map(|(name, command)| {
+            let o = ssh.run(command);
+            ExtraOutput {
+                name: name.clone(),
+                command: command.clone(),
+                ok: o.ok(),
+                stdout: o.stdout,
+            }
+        })
+        .collect();
+
     if !spec.keep_running {
         // The connection drops as the guest goes down: no status to judge.
         let _ = ssh.run("sudo -n poweroff");
@@ -651,5 +740,52 @@ fn check_guest(
     Checked {
         checks,
         boot_to_login: Some(boot_to_login),
+        extra,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The string literal at the start of `s` (after whitespace), if any.
+    fn literal(s: &str) -> Option<&str> {
+        let s = s.trim_start().strip_prefix('"')?;
+        s.split_once('"').map(|(l, _)| l)
+    }
+
+    #[test]
+    fn checks_lists_every_check_made() {
+        let src = include_str!("lib.rs");
+        let src = &src[..src.find("#[cfg(test)]").unwrap()];
+        let mut made: Vec<String> = Vec::new();
+        for pat in ["check(", "name: "] {
+            for (i, _) in src.match_indices(pat) {
+                if let Some(l) = literal(&src[i + pat.len()..]) {
+                    if !l.contains(' ') {
+                        made.push(l.to_string());
+                    }
+                }
+            }
+        }
+        // `running-{what}` for each daemon in the sysvinit table.
+        for c in CHECKS {
+            if let Some(what) = c.strip_prefix("running-") {
+                assert!(src.contains(&format!("(\"{what}\", &[")), "no {c}");
+                made.push(c.to_string());
+            }
+        }
+        for m in &made {
+            assert!(
+                CHECKS.contains(&m.as_str()),
+                "check {m:?} is missing from CHECKS"
+            );
+        }
+        for c in CHECKS {
+            assert!(
+                made.iter().any(|m| m == c),
+                "CHECKS lists {c:?}, which no code makes"
+            );
+        }
     }
 }

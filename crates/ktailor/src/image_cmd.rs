@@ -33,7 +33,7 @@ pub struct RootfsArgs {
     pub json: bool,
 }
 
-fn rootfs_spec(
+pub(crate) fn rootfs_spec(
     init: &str,
     suite: &str,
     packages: &[String],
@@ -47,7 +47,11 @@ fn rootfs_spec(
     })
 }
 
-fn build_rootfs(spec: &krootfs::RootfsSpec, cache: &Path, quiet: bool) -> Result<krootfs::Rootfs> {
+pub(crate) fn build_rootfs(
+    spec: &krootfs::RootfsSpec,
+    cache: &Path,
+    quiet: bool,
+) -> Result<krootfs::Rootfs> {
     let r = krootfs::build(spec, cache, &|m: &str| {
         if !quiet {
             eprintln!("rootfs: {m}");
@@ -153,8 +157,9 @@ pub struct ImageArgs {
 }
 
 /// What a Debian root on a ktailor kernel needs from the kernel, as catalog
-/// features, and why: checked before anything builds.
-const IMAGE_NEEDS: &[(&str, &str)] = &[
+/// features, and why: checked before anything builds (here and in
+/// `ktailor ladder`'s disk steps).
+pub(crate) const IMAGE_NEEDS: &[(&str, &str)] = &[
     ("ext4", "the root file system is ext4"),
     (
         "partition-tables",
@@ -168,8 +173,10 @@ const IMAGE_NEEDS: &[(&str, &str)] = &[
     ("file-locking", "cron and ifupdown take file locks"),
 ];
 
-/// The kernel command line an image's kernel carries.
-pub fn image_cmdline(target: &kcatalog::Target, partuuid: &str) -> String {
+/// The kernel command line an image's kernel carries: the root by
+/// PARTUUID, the serial console, and `extra` (a target's or the features'
+/// parameters) except any `root=` or `console=` of its own.
+pub(crate) fn image_cmdline(extra: &[String], partuuid: &str) -> String {
     let mut v = vec![
         format!("root=PARTUUID={partuuid}"),
         "rootwait".to_string(),
@@ -179,12 +186,21 @@ pub fn image_cmdline(target: &kcatalog::Target, partuuid: &str) -> String {
         // images set the NVMe timeout to the maximum.
         "nvme_core.io_timeout=4294967295".to_string(),
     ];
-    for c in &target.cmdline {
+    for c in extra {
         if !c.starts_with("root=") && !c.starts_with("console=") && !v.contains(c) {
             v.push(c.clone());
         }
     }
     v.join(" ")
+}
+
+/// A config fragment that builds `cmdline` into the kernel (UEFI firmware
+/// starting the EFI stub passes no command line).
+pub(crate) fn cmdline_fragment(cmdline: &str) -> String {
+    format!(
+        "CONFIG_CMDLINE_BOOL=y\nCONFIG_CMDLINE=\"{}\"\n",
+        cmdline.replace('\\', "\\\\").replace('"', "\\\"")
+    )
 }
 
 #[derive(Serialize)]
@@ -194,7 +210,54 @@ struct ImageJson<'a> {
     kernel: Option<build_cmd::BuildSummary>,
 }
 
+/// What [`make_image`] made.
+pub struct MadeImage {
+    pub manifest: kimage::Manifest,
+    rootfs: Option<RootfsJson>,
+    pub build: Option<build_cmd::BuildSummary>,
+}
+
 pub fn image(a: ImageArgs) -> Result<ExitCode> {
+    let made = match make_image(&a, a.json)? {
+        Ok(m) => m,
+        Err(code) => return Ok(code),
+    };
+    let manifest = &made.manifest;
+    if a.json {
+        let j = ImageJson {
+            manifest,
+            rootfs: made.rootfs,
+            kernel: made.build,
+        };
+        println!("{}", serde_json::to_string_pretty(&j)?);
+    } else {
+        let r = &manifest.image;
+        println!(
+            "{}: {} disk ({} allocated), kernel {} ({}), root {} of files, {} host keys, {:.1} s",
+            a.output.display(),
+            kimage::human(r.disk_bytes),
+            kimage::human(r.allocated_bytes),
+            manifest.kernel_release,
+            kimage::human(r.kernel_bytes),
+            kimage::human(r.tree_bytes),
+            r.host_keys.len(),
+            r.seconds
+        );
+        for c in &manifest.build_checks {
+            println!("  {c}");
+        }
+    }
+    if a.print_upload {
+        print_upload(&a.output, &a.target);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Everything `ktailor image` does but print: the target's kernel (built
+/// or reused from its build directory), the root file system, the disk
+/// image and its manifest. Progress goes to stderr unless `quiet`; an
+/// `Err(code)` is a build that already reported its failure.
+pub fn make_image(a: &ImageArgs, quiet: bool) -> Result<std::result::Result<MadeImage, ExitCode>> {
     let cat = kcatalog::Catalog::builtin();
     let target = cat
         .target(&a.target)
@@ -239,7 +302,7 @@ pub fn image(a: ImageArgs) -> Result<ExitCode> {
         }
     }
     let partuuid = kimage::root_partuuid_for(&target.name);
-    let cmdline = image_cmdline(&target, &partuuid);
+    let cmdline = image_cmdline(&target.cmdline, &partuuid);
 
     // The kernel: the target's, with the image's command line built in.
     let (kernel, summary, build_checks, kernelversion, arch) = match &a.kernel_image {
@@ -252,13 +315,7 @@ pub fn image(a: ImageArgs) -> Result<ExitCode> {
         ),
         None => {
             let frag = tempfile::NamedTempFile::new().context("cannot create a temporary file")?;
-            std::fs::write(
-                frag.path(),
-                format!(
-                    "CONFIG_CMDLINE_BOOL=y\nCONFIG_CMDLINE=\"{}\"\n",
-                    cmdline.replace('\\', "\\\\").replace('"', "\\\"")
-                ),
-            )?;
+            std::fs::write(frag.path(), cmdline_fragment(&cmdline))?;
             let what = What {
                 target: Some(target.name.clone()),
                 config: None,
@@ -269,9 +326,9 @@ pub fn image(a: ImageArgs) -> Result<ExitCode> {
                 arch: a.arch.clone(),
                 tree: a.tree.clone(),
             };
-            let mut p = match build_cmd::prepare(&what, a.json)? {
+            let mut p = match build_cmd::prepare(&what, quiet)? {
                 Ok(p) => p,
-                Err(code) => return Ok(code),
+                Err(code) => return Ok(Err(code)),
             };
             // Its own build directory: the built-in command line differs
             // from `ktailor build --target`'s, and both stay incremental.
@@ -281,9 +338,9 @@ pub fn image(a: ImageArgs) -> Result<ExitCode> {
                 .out
                 .clone()
                 .unwrap_or_else(|| build_cmd::default_out(&p, &a.tree));
-            let r = match build_cmd::build_reported(&p, &out, a.make.jobs, a.json) {
+            let r = match build_cmd::build_reported(&p, &out, a.make.jobs, quiet) {
                 Ok(r) => r,
-                Err(code) => return Ok(code),
+                Err(code) => return Ok(Err(code)),
             };
             let checks = ena_checks(&out);
             (
@@ -302,12 +359,11 @@ pub fn image(a: ImageArgs) -> Result<ExitCode> {
         Some(t) => (t.clone(), None),
         None => {
             let spec = rootfs_spec(&a.init, "bookworm", &a.packages, &None)?;
-            let r = build_rootfs(&spec, &cache, a.json)?;
+            let r = build_rootfs(&spec, &cache, quiet)?;
             (r.tar.clone(), Some(RootfsJson::from(&r)))
         }
     };
     let _ = init;
-    let quiet = a.json;
     let rep = kimage::build(
         &kimage::ImageSpec {
             kernel: kernel.clone(),
@@ -334,39 +390,16 @@ pub fn image(a: ImageArgs) -> Result<ExitCode> {
         build_checks,
     };
     manifest.save(&a.output)?;
-    if a.json {
-        let j = ImageJson {
-            manifest: &manifest,
-            rootfs: rootfs_json,
-            kernel: summary,
-        };
-        println!("{}", serde_json::to_string_pretty(&j)?);
-    } else {
-        let r = &manifest.image;
-        println!(
-            "{}: {} disk ({} allocated), kernel {} ({}), root {} of files, {} host keys, {:.1} s",
-            a.output.display(),
-            kimage::human(r.disk_bytes),
-            kimage::human(r.allocated_bytes),
-            manifest.kernel_release,
-            kimage::human(r.kernel_bytes),
-            kimage::human(r.tree_bytes),
-            r.host_keys.len(),
-            r.seconds
-        );
-        for c in &manifest.build_checks {
-            println!("  {c}");
-        }
-    }
-    if a.print_upload {
-        print_upload(&a.output, &target.name);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Ok(MadeImage {
+        manifest,
+        rootfs: rootfs_json,
+        build: summary,
+    }))
 }
 
 /// ENA cannot run under QEMU: check that the build has its driver and its
 /// PCI table (1d0f:ec20 and friends) compiled in.
-fn ena_checks(build: &Path) -> Vec<String> {
+pub(crate) fn ena_checks(build: &Path) -> Vec<String> {
     let config = std::fs::read_to_string(build.join(".config")).unwrap_or_default();
     if !config.lines().any(|l| l == "CONFIG_ENA_ETHERNET=y") {
         return Vec::new();

@@ -8,8 +8,20 @@ use crate::boot_cmd::BootReport;
 use crate::build_cmd::{mib, secs};
 use crate::ladder_cmd::{LadderReport, StepRow};
 
-/// What proved a step: probes passed, or the console text it showed.
+/// What proved a step: probes passed, the console text it showed, or (a
+/// disk step) the SSH checks that passed of those it requires.
 pub fn probes_cell(r: &StepRow, boot: Option<&BootReport>) -> String {
+    if let Some(d) = &r.disk {
+        return match &d.run {
+            Some(_) => format!(
+                "{}/{} checks ({})",
+                r.checks_passed,
+                r.required_checks.len(),
+                d.machine
+            ),
+            None => format!("image not booted ({})", d.machine),
+        };
+    }
     match boot.or(r.boot.as_ref()) {
         None => "not booted".into(),
         Some(b) if b.expected.is_empty() => match (&b.expect, b.expect_seen) {
@@ -26,16 +38,22 @@ pub fn table(rep: &LadderReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| # | step | options added | CONFIG lines | =y | vmlinux | bzImage | build | boot to init | probes | result |"
+        "| # | step | options added | CONFIG lines | =y | vmlinux | bzImage | build | boot to init / login | probes / checks | result |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for (i, r) in rep.steps.iter().enumerate() {
-        let init = r
-            .boot
-            .as_ref()
-            .and_then(|b| b.boot_to_init_s)
-            .map(|t| format!("{t:.2}s"))
-            .unwrap_or_else(|| "-".into());
+        let init = match &r.disk {
+            Some(d) => d
+                .boot_to_login_s()
+                .map(|t| format!("login {t:.1}s"))
+                .unwrap_or_else(|| "no login".into()),
+            None => r
+                .boot
+                .as_ref()
+                .and_then(|b| b.boot_to_init_s)
+                .map(|t| format!("{t:.2}s"))
+                .unwrap_or_else(|| "-".into()),
+        };
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {}{} | {} | {} | {} |",
@@ -118,6 +136,55 @@ pub fn markdown(rep: &LadderReport) -> String {
             );
             for p in &b.probes {
                 let _ = writeln!(s, "  - `{}` {}: {}", p.probe, p.status, p.detail);
+            }
+        }
+        if !r.new_checks.is_empty() {
+            let _ = writeln!(s, "- new checks: {}", r.new_checks.join(", "));
+        }
+        if let Some(d) = &r.disk {
+            let m = &d.made;
+            let _ = writeln!(
+                s,
+                "- image: Debian {} root{}, {} disk, {} allocated ({} of files, kernel {}), made in {:.1}s; built-in command line `{}`",
+                d.init,
+                if d.rootfs_cache_hit { " (cached)" } else { "" },
+                kimage::human(m.disk_bytes),
+                kimage::human(m.allocated_bytes),
+                kimage::human(m.tree_bytes),
+                kimage::human(m.kernel_bytes),
+                m.seconds,
+                d.cmdline
+            );
+            if let Some(run) = &d.run {
+                let _ = writeln!(
+                    s,
+                    "- run on {} ({}): {}, boot to login {}, {:.1}s in all; checks ({} required):",
+                    d.machine,
+                    run.accel,
+                    run.verdict,
+                    run.boot_to_login_seconds
+                        .map(|t| format!("{t:.1}s"))
+                        .unwrap_or_else(|| "never".into()),
+                    run.seconds,
+                    r.required_checks.len()
+                );
+                for c in &run.checks {
+                    let _ = writeln!(
+                        s,
+                        "  - `{}` {}{}: {}",
+                        c.name,
+                        if c.pass { "pass" } else { "FAIL" },
+                        if r.required_checks.contains(&c.name) {
+                            ""
+                        } else {
+                            " (not required yet)"
+                        },
+                        c.evidence
+                    );
+                }
+                for b in &run.build_checks {
+                    let _ = writeln!(s, "  - note: {b}");
+                }
             }
         }
         for f in &r.failures {
@@ -251,6 +318,10 @@ mod tests {
             required_probes: vec![],
             probes_passed: 0,
             boot: None,
+            new_checks: vec![],
+            required_checks: vec![],
+            checks_passed: 0,
+            disk: None,
             ok,
             failures: if ok { vec![] } else { vec!["x".into()] },
         }
@@ -288,5 +359,51 @@ mod tests {
         assert_eq!(s.matches("<rect").count(), 4 + 2);
         assert_eq!(nice_step(1.7), 2.0);
         assert_eq!(nice_step(0.3), 0.5);
+    }
+
+    #[test]
+    fn disk_rows_show_checks_and_login() {
+        let made: kimage::ImageReport = serde_json::from_value(serde_json::json!({
+            "output": "disk.raw", "disk_bytes": 2u64 << 30, "root_offset": 1u64 << 20,
+            "allocated_bytes": 300u64 << 20, "root_bytes": 1u64 << 30, "esp_bytes": 64u64 << 20,
+            "tree_bytes": 258u64 << 20, "kernel_bytes": 2u64 << 20,
+            "ids": kimage::new_ids("ccad49d8-6227-4d80-ac1f-a718b7edf8a4").unwrap(),
+            "host_keys": [], "seconds": 6.0
+        }))
+        .unwrap();
+        let mut r = row("debian-virtio", 12 << 20, 2 << 20, false);
+        r.new_checks = vec!["login".into(), "pty".into()];
+        r.required_checks = r.new_checks.clone();
+        r.checks_passed = 1;
+        r.disk = Some(crate::ladder_cmd::DiskRun {
+            machine: "qemu".into(),
+            init: "sysvinit".into(),
+            image: "disk.raw".into(),
+            cmdline: "root=PARTUUID=x rootwait".into(),
+            kernel_release: "6.12.118".into(),
+            made,
+            rootfs: "r.tar".into(),
+            rootfs_cache_hit: true,
+            run: Some(crate::ladder_cmd::tests::report(&[
+                ("login", true),
+                ("pty", false),
+                ("clean-logs", true),
+            ])),
+        });
+        let mut rp = rep();
+        rp.steps.push(r);
+        let m = markdown(&rp);
+        assert!(
+            m.contains("| 3 | debian-virtio | 1 | 400 | 300 | 12.00 MiB | 2.00 MiB | 1m01s (10 objs) | login 30.0s | 1/2 checks (qemu) | FAIL |"),
+            "{m}"
+        );
+        assert!(m.contains("- new checks: login, pty"), "{m}");
+        assert!(m.contains("2.00 GiB disk, 300.0 MiB allocated"), "{m}");
+        assert!(m.contains("  - `pty` FAIL: saw pty"), "{m}");
+        assert!(
+            m.contains("  - `clean-logs` pass (not required yet): saw clean-logs"),
+            "{m}"
+        );
+        assert!(m.contains("boot to login 30.0s"), "{m}");
     }
 }

@@ -2,6 +2,7 @@
 //! by booting it. This file only parses the command line and dispatches.
 
 mod bench;
+mod bench_image;
 mod boot_cmd;
 mod build_cmd;
 mod config_cmd;
@@ -63,6 +64,8 @@ enum Cmd {
 enum BenchCmd {
     /// allnoconfig and olddefconfig: the tree's conf vs ktailor (cold and warm cache).
     Kconfig(bench::Args),
+    /// Debian's cloud kernel + initramfs vs the ec2-nitro kernel: same rootfs, same EC2 simulator.
+    Image(Box<bench_image::Args>),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +106,7 @@ fn run(cli: Cli) -> ExitCode {
         Cmd::Run(a) => run_cmd::run(a),
         Cmd::ImdsRelay(a) => run_cmd::relay(a),
         Cmd::Bench(BenchCmd::Kconfig(a)) => bench::run(a),
+        Cmd::Bench(BenchCmd::Image(a)) => bench_image::run(*a),
     };
     match res {
         Ok(code) => code,

@@ -92,6 +92,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
         workdir,
         memory_mb: a.memory,
         cpus: a.cpus,
+        extra_commands: Vec::new(),
+        console_marks: Vec::new(),
     };
     let quiet = a.json;
     let rep = krun::run(&spec, &|m| {

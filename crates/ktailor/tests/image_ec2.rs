@@ -139,10 +139,77 @@ fn debian_sysvinit_on_ec2_nitro_boots_by_uefi_from_nvme_and_passes_ssh_checks() 
         .unwrap()
         .contains("has ena_pci_tbl"));
 
+    // Killed midway (SIGKILL while the root is being written): no image
+    // under the output's name; the next build in the directory removes the
+    // killed one's work directory.
+    let killed = tmp.path().join("killed.raw");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ktailor"))
+        .args([
+            "image",
+            "--target",
+            "ec2-nitro",
+            "--kernel",
+            "6.12",
+            "-j",
+            "2",
+            "--ssh-key",
+        ])
+        .arg(pubkey(&login))
+        .arg("--output")
+        .arg(&killed)
+        .env_remove("MAKEFLAGS")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut seen = Vec::new();
+        for line in err.lines() {
+            let line = line.unwrap();
+            let stop = line.contains("writing the ext4 root");
+            seen.push(line);
+            if stop {
+                break;
+            }
+        }
+        assert!(
+            seen.last()
+                .is_some_and(|l| l.contains("writing the ext4 root")),
+            "never reached the ext4 step: {seen:?}"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.exists(), "a killed build left {}", killed.display());
+    let leftovers = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".ktailor-image-")
+            })
+            .count()
+    };
+    assert_eq!(
+        leftovers(tmp.path()),
+        1,
+        "the killed build's work directory"
+    );
+
     // A second image reuses the kernel and the root file system, and has
     // host keys of its own.
     let (_disk2, second) = image(tmp.path(), "disk2.raw", &login);
     assert_eq!(second["rootfs"]["cache_hit"], true, "{second}");
+    assert_eq!(
+        leftovers(tmp.path()),
+        0,
+        "stale work directories are removed"
+    );
     assert_eq!(second["kernel"]["compiled"], 0, "{second}");
     for k in second["manifest"]["image"]["host_keys"].as_array().unwrap() {
         assert!(
