@@ -181,6 +181,27 @@ fn root_device_without_lspci_names_the_usual_controllers() {
     }
 }
 
+/// Found booting Debian on the ec2-nitro kernel: a Debian root without an
+/// initramfs stops in a maintenance shell when fsck cannot open the
+/// mounted root, and the console says nothing about the kernel.
+#[test]
+fn debian_fsck_of_the_mounted_root_and_efivarfs() {
+    let k = common::kernel();
+    let mut inp = Inputs::new();
+    inp.solve = false;
+    inp.log = Some(
+        "mount: /sys/firmware/efi/efivars: unknown filesystem type 'efivarfs'.\n\
+         Checking root file system...fsck.ext4: Device or resource busy while trying to open /dev/nvme0n1p1\n\
+         fsck exited with status code 8\n"
+            .into(),
+    );
+    let r = run(&k, &inp);
+    let o = options(&r);
+    for want in ["BLK_DEV_WRITE_MOUNTED", "EFIVAR_FS"] {
+        assert!(o.contains(&want), "{want} not in {o:?}");
+    }
+}
+
 #[test]
 fn lspci_nn_and_companions() {
     let k = common::kernel();

@@ -584,7 +584,7 @@ fn print_devices(q: &QemuReport) {
     println!();
 }
 
-fn print_report(r: &Report) {
+pub(crate) fn print_report(r: &Report) {
     if r.suggestions.is_empty() {
         println!("no suggestions");
     }

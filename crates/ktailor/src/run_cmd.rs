@@ -141,6 +141,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
             {
                 eprintln!("  {l}");
             }
+            if let Err(e) = doctor_reading(&rep, &a.image) {
+                eprintln!("(no doctor's reading: {e:#})");
+            }
         }
     }
     Ok(if rep.passed() {
@@ -148,6 +151,33 @@ pub fn run(a: Args) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What the doctor makes of a failed run: the serial log and the failed
+/// checks' evidence, read against the source of the image's kernel.
+fn doctor_reading(rep: &krun::RunReport, image: &std::path::Path) -> Result<()> {
+    let m = kimage::Manifest::load(image)?
+        .context("the image has no manifest, so its kernel version is unknown")?;
+    let series: Vec<&str> = m.kernelversion.split('.').take(2).collect();
+    anyhow::ensure!(series.len() == 2, "kernel version {:?}", m.kernelversion);
+    let tree = crate::session::TreeArgs {
+        kernel: series.join("."),
+        no_shell_cache: false,
+        cache: None,
+    };
+    let s = crate::session::Session::open(&tree, &m.arch)?;
+    let cache = ksrc::cache_root();
+    let (index, _) = kdoctor::Index::load_or_build(&s.tree, &m.arch, &s.env.srcarch, &cache)?;
+    let mut inputs = kdoctor::inputs::Inputs::new();
+    let mut log = std::fs::read_to_string(&rep.serial_log).unwrap_or_default();
+    for c in rep.checks.iter().filter(|c| !c.pass) {
+        log.push_str(&format!("\n{}\n", c.evidence));
+    }
+    inputs.log = Some(log);
+    let report = kdoctor::diagnose_with(&index, &s.db, &inputs, &kdoctor::Symptoms::builtin());
+    println!("the doctor's reading of the console and the failed checks:");
+    crate::doctor_cmd::print_report(&report);
+    Ok(())
 }
 
 #[derive(clap::Args)]
