@@ -99,8 +99,10 @@ pub fn parse_mountinfo(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Undoes the kernel's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
+/// Undoes the kernel's octal escapes (`\040` for a space) in
+/// /proc/self/mountinfo fields. Public because the host side (krootfs)
+/// reads mountinfo too, and one copy of the rule is enough.
+pub fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -235,30 +235,7 @@ pub(crate) fn mounts_below(mountinfo: &str, dir: &Path) -> Vec<String> {
     mountinfo
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mountinfo)
+        .map(kprobe::mounts::unescape)
         .filter(|m| Path::new(m).starts_with(dir))
         .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
-            out.push(v as u8);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -9,31 +9,11 @@
 //! the build directory are cached under the ktailor cache, so only a cold
 //! run builds them.
 
+mod common;
+
+use common::{json, ktailor, qemus_mentioning, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn ktailor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ktailor"))
-        .args(args)
-        .env_remove("MAKEFLAGS")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("ktailor runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}); stdout:\n{}\nstderr:\n{}",
-            text(&o.stdout),
-            text(&o.stderr)
-        )
-    })
-}
+use std::process::Command;
 
 fn keygen(dir: &Path, name: &str) -> PathBuf {
     let key = dir.join(name);
@@ -61,18 +41,6 @@ fn read_from_image(image: &Path, root_offset: u64, path: &str) -> String {
         .expect("debugfs runs (e2fsprogs)");
     assert!(o.status.success(), "debugfs: {}", text(&o.stderr));
     text(&o.stdout)
-}
-
-fn qemus_mentioning(needle: &Path) -> Vec<String> {
-    let out = Command::new("ps")
-        .args(["-eo", "pid,args"])
-        .output()
-        .expect("ps runs");
-    text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains("qemu-system") && l.contains(&*needle.to_string_lossy()))
-        .map(str::to_string)
-        .collect()
 }
 
 fn image(dir: &Path, name: &str, login: &Path) -> (PathBuf, serde_json::Value) {

@@ -10,43 +10,11 @@
 //! tail, a non-zero exit and no QEMU left in the process table.
 
 use std::os::unix::fs::PermissionsExt;
+mod common;
+
+use common::{json, ktailor, qemus_mentioning, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn ktailor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ktailor"))
-        .args(args)
-        .env_remove("MAKEFLAGS")
-        .output()
-        .expect("ktailor runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}); stdout:\n{}\nstderr:\n{}",
-            text(&o.stdout),
-            text(&o.stderr)
-        )
-    })
-}
-
-/// QEMU processes whose command line mentions `needle` (a run's directory).
-fn qemus_mentioning(needle: &Path) -> Vec<String> {
-    let out = Command::new("ps")
-        .args(["-eo", "pid,args"])
-        .output()
-        .expect("ps runs");
-    text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains("qemu-system") && l.contains(&*needle.to_string_lossy()))
-        .map(str::to_string)
-        .collect()
-}
 
 fn build_dir() -> PathBuf {
     ksrc::cache_root()
