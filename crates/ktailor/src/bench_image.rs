@@ -605,6 +605,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if !a.keep_images {
         for img in [&deb_image, &ours_image] {
             let _ = std::fs::remove_file(img);
+            let _ = std::fs::remove_file(kimage::Manifest::path_for(img));
         }
     }
 
