@@ -736,6 +736,27 @@ fn check_guest(
     if !spec.keep_running {
         // The connection drops as the guest goes down: no status to judge.
         let _ = ssh.run("sudo -n poweroff");
+    } else {
+        // The caller is blocked in the console loop until the guest powers
+        // off, so the person who asked to keep it running is told here how
+        // to reach it, and what the checks found, while it runs.
+        for c in &checks {
+            eprintln!(
+                "{} {:<20} {}",
+                if c.pass { "pass" } else { "FAIL" },
+                c.name,
+                c.evidence
+            );
+        }
+        eprintln!(
+            "the guest keeps running: ssh -p {port} -i {} {}admin@127.0.0.1 \
+             (power it off from inside, e.g. `sudo poweroff`, to end the run)",
+            spec.ssh_key.display(),
+            known_hosts
+                .as_ref()
+                .map(|k| format!("-o UserKnownHostsFile={} ", k.display()))
+                .unwrap_or_default()
+        );
     }
     Checked {
         checks,
