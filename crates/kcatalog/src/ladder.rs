@@ -411,7 +411,7 @@ mod tests {
             assert!(checks.iter().any(|x| x == c), "{c} in {checks:?}");
         }
         assert!(l.checks_through(first_disk - 1).is_empty());
-        assert_eq!(l.systemd_features, ["systemd"]);
+        assert_eq!(l.systemd_features, ["systemd", "ext4-acl", "vfat"]);
         // The last rung is the ec2-nitro kernel (plus the tmpfs the busybox
         // step mounts), so the ladder ends where `ktailor image --target
         // ec2-nitro` starts.
