@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use kconfig::testutil::MemHost;
-use kconfig::{Db, Input, Mode, RunOptions};
+use kconfig::{Db, Input, Mode, Run, RunOptions};
 
 /// Inputs are capped so one execution stays well under libFuzzer's timeout
 /// even when a macro or expression blows up quadratically (conf does too).
@@ -32,7 +32,12 @@ pub fn exercise(db: &Db, seed: u32) {
         warn_unknown: true,
         ..Default::default()
     };
-    for mode in [Mode::AllYes, Mode::AllMod, Mode::Rand(seed)] {
+    let modes: [Run; 3] = [
+        Mode::Allyesconfig.into(),
+        Mode::Allmodconfig.into(),
+        Mode::Randconfig.with_seed(seed),
+    ];
+    for mode in modes {
         let Ok(out) = db.clone().run_mode(mode, None, None, &opts) else {
             continue;
         };
@@ -42,9 +47,9 @@ pub fn exercise(db: &Db, seed: u32) {
         };
         let _ = db
             .clone()
-            .run_mode(Mode::OldDefconfig, Some(input), None, &opts);
+            .run_mode(Mode::Olddefconfig, Some(input), None, &opts);
         let _ = db
             .clone()
-            .run_mode(Mode::SaveDefconfig, Some(input), None, &opts);
+            .run_mode(Mode::Savedefconfig, Some(input), None, &opts);
     }
 }

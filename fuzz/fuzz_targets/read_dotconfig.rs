@@ -50,7 +50,7 @@ fn run(dialect: Dialect, mode: Mode, data: &[u8]) -> Outcome {
 
 /// Our own output must read back silently and unchanged.
 fn assert_fixpoint(dialect: Dialect, out: &Outcome) {
-    let again = run(dialect, Mode::OldDefconfig, out.output.as_bytes());
+    let again = run(dialect, Mode::Olddefconfig, out.output.as_bytes());
     assert!(
         again.warnings.is_empty(),
         "{dialect:?}: our own output reads with warnings: {:?}\n{}",
@@ -65,8 +65,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     for dialect in [Dialect::Modern, Dialect::Legacy] {
-        let old = run(dialect, Mode::OldDefconfig, data);
-        let _ = run(dialect, Mode::SaveDefconfig, data);
+        let old = run(dialect, Mode::Olddefconfig, data);
+        let _ = run(dialect, Mode::Savedefconfig, data);
         match dialect {
             Dialect::Modern => assert_fixpoint(dialect, &old),
             // 6.1's conf_read drops an out-of-range int/hex user value only
@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
             // (CONFIG_N=840 with `range 1 100` writes BIG=y next to N=10).
             // The real 6.1 conf does exactly that; one more round settles.
             Dialect::Legacy => {
-                let settled = run(dialect, Mode::OldDefconfig, old.output.as_bytes());
+                let settled = run(dialect, Mode::Olddefconfig, old.output.as_bytes());
                 assert!(settled.warnings.is_empty(), "{:?}", settled.warnings);
                 assert_fixpoint(dialect, &settled);
             }

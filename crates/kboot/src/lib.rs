@@ -10,16 +10,19 @@
 //! passes only when every probe it expected reported `pass` (or, for the
 //! rungs without probes, when the console showed the expected text).
 
+pub mod machine;
 pub mod probes;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+pub use ksys::RunDir;
 pub use kvm::Accel;
 use kvm::{RunResult, Verdict, VmDisk, VmSpec};
 use serde::Serialize;
 
+pub use machine::{query_pci, vm_machine};
 pub use probes::{parse_line, Done, Line, ProbeResult};
 
 /// What runs in the guest.
@@ -36,14 +39,18 @@ pub enum Userspace {
     Busybox,
 }
 
-impl Userspace {
-    pub fn parse(s: &str) -> Result<Userspace, BootError> {
-        Ok(match s {
-            "none" => Userspace::None,
-            "hello" => Userspace::Hello,
-            "probe" => Userspace::Probe,
-            "busybox" => Userspace::Busybox,
-            "disk" => {
+/// The catalog's userspaces but `disk`, which boots a root file system
+/// from a disk image (`ktailor run`, krun) rather than an initramfs.
+impl TryFrom<kcatalog::Userspace> for Userspace {
+    type Error = BootError;
+
+    fn try_from(u: kcatalog::Userspace) -> Result<Userspace, BootError> {
+        Ok(match u {
+            kcatalog::Userspace::None => Userspace::None,
+            kcatalog::Userspace::Hello => Userspace::Hello,
+            kcatalog::Userspace::Probe => Userspace::Probe,
+            kcatalog::Userspace::Busybox => Userspace::Busybox,
+            kcatalog::Userspace::Disk => {
                 return Err(BootError::Unsupported(
                     "this target boots a root file system from a disk image, which ktailor \
                      does not build yet; boot its kernel with ktailor's probes instead \
@@ -51,14 +58,28 @@ impl Userspace {
                         .into(),
                 ))
             }
-            other => {
-                return Err(BootError::Unsupported(format!(
-                    "unknown userspace {other:?}; use none, hello, probe or busybox"
-                )))
-            }
         })
     }
+}
 
+impl From<Userspace> for kcatalog::Userspace {
+    fn from(u: Userspace) -> kcatalog::Userspace {
+        match u {
+            Userspace::None => kcatalog::Userspace::None,
+            Userspace::Hello => kcatalog::Userspace::Hello,
+            Userspace::Probe => kcatalog::Userspace::Probe,
+            Userspace::Busybox => kcatalog::Userspace::Busybox,
+        }
+    }
+}
+
+impl std::fmt::Display for Userspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Userspace {
     pub fn as_str(self) -> &'static str {
         match self {
             Userspace::None => "none",
@@ -68,7 +89,8 @@ impl Userspace {
         }
     }
 
-    fn runs_probes(self) -> bool {
+    /// Whether this userspace runs ktailor's probes.
+    pub fn runs_probes(self) -> bool {
         matches!(self, Userspace::Probe | Userspace::Busybox)
     }
 }
@@ -93,7 +115,9 @@ pub struct Plan {
     pub accel: Accel,
     pub timeout: Duration,
     pub idle_timeout: Duration,
-    /// Where the initramfs, disk images and serial log go.
+    /// Where the initramfs, disk images and serial log go: the directory
+    /// itself, or a `run-N` directory in it while other boots use it (see
+    /// [`run_dir`]).
     pub workdir: PathBuf,
     /// Disk images to attach instead of the machine's scratch disks.
     pub disks: Vec<PathBuf>,
@@ -101,6 +125,9 @@ pub struct Plan {
     pub initrd: Option<PathBuf>,
     /// Files added to ktailor's initramfs (they may replace its own).
     pub files: Vec<kinitramfs::ExtraFile>,
+    /// The QEMU binary; also the one the KVM health check of
+    /// `Accel::Auto` runs.
+    pub qemu: PathBuf,
 }
 
 impl Plan {
@@ -110,7 +137,7 @@ impl Plan {
         machine: kcatalog::Machine,
         workdir: PathBuf,
     ) -> Result<Plan, BootError> {
-        let userspace = Userspace::parse(&machine.userspace)?;
+        let userspace = Userspace::try_from(machine.userspace)?;
         Ok(Plan {
             kernel,
             config,
@@ -127,8 +154,20 @@ impl Plan {
             disks: Vec::new(),
             initrd: None,
             files: Vec::new(),
+            qemu: "qemu-system-x86_64".into(),
         })
     }
+}
+
+/// Takes a directory for one boot in `workdir`: the workdir itself, or
+/// while other boots use it the first free `run-N` in it, locked until the
+/// [`RunDir`] is dropped (see [`ksys::RunDir`]: boots sharing a workdir
+/// must not clobber each other's serial log, initramfs and disks).
+pub fn run_dir(workdir: &Path) -> Result<RunDir, BootError> {
+    RunDir::take(workdir).map_err(io_err(format!(
+        "cannot take a run directory in {}",
+        workdir.display()
+    )))
 }
 
 /// A boot's result: the run, each probe, and whether the boot proved what
@@ -188,25 +227,29 @@ const SCRATCH_FILE: (&str, &str) = ("ktailor-probe.txt", "ktailor");
 pub const HELLO: &[u8] = b"ktailor-hello\n";
 
 /// The device name a disk on `interface` gets first in the guest.
-pub fn guest_disk(interface: &str) -> Option<&'static str> {
+pub fn guest_disk(interface: kcatalog::DiskInterface) -> &'static str {
+    use kcatalog::DiskInterface::*;
     match interface {
-        "ahci" | "ide" | "virtio-scsi" | "scsi" => Some("/dev/sda"),
-        "virtio-blk" => Some("/dev/vda"),
-        "nvme" => Some("/dev/nvme0n1"),
-        _ => None,
+        Ahci | Ide | VirtioScsi => "/dev/sda",
+        VirtioBlk => "/dev/vda",
+        Nvme => "/dev/nvme0n1",
     }
 }
 
 /// Makes an ext4 image holding [`SCRATCH_FILE`] with e2fsprogs' `mke2fs -d`
 /// (no root, no loop device). Written beside `path` and renamed into place.
 pub fn make_ext4_scratch(path: &Path, size_mb: u32) -> Result<(), BootError> {
-    let dir = path.with_extension("content");
+    // A unique temporary image (removed on any failure) and a content
+    // directory named after it, so two calls for one path cannot mix.
+    let tmp = ksys::AtomicFile::new(path).map_err(io_err(format!(
+        "cannot create a file beside {}",
+        path.display()
+    )))?;
+    let dir = tmp.path().with_extension("content");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
     std::fs::write(dir.join(SCRATCH_FILE.0), SCRATCH_FILE.1)
         .map_err(io_err(format!("cannot write into {}", dir.display())))?;
-    let tmp = path.with_extension("img.tmp");
-    let _ = std::fs::remove_file(&tmp);
     let out = Command::new("mke2fs")
         .args([
             "-q",
@@ -220,7 +263,7 @@ pub fn make_ext4_scratch(path: &Path, size_mb: u32) -> Result<(), BootError> {
             "-d",
         ])
         .arg(&dir)
-        .arg(&tmp)
+        .arg(tmp.path())
         .arg(format!("{}M", size_mb.max(8)))
         .env("E2FSPROGS_FAKE_TIME", "0")
         .output();
@@ -242,7 +285,6 @@ pub fn make_ext4_scratch(path: &Path, size_mb: u32) -> Result<(), BootError> {
         }
     };
     if !out.status.success() {
-        let _ = std::fs::remove_file(&tmp);
         return Err(BootError::Mkfs {
             path: path.to_path_buf(),
             message: format!(
@@ -252,12 +294,13 @@ pub fn make_ext4_scratch(path: &Path, size_mb: u32) -> Result<(), BootError> {
             ),
         });
     }
-    std::fs::rename(&tmp, path).map_err(io_err(format!("cannot create {}", path.display())))
+    tmp.commit()
+        .map_err(io_err(format!("cannot create {}", path.display())))
 }
 
+/// `CONFIG_<sym>=y` in the kernel's .config.
 fn config_has(config: &str, sym: &str) -> bool {
-    let want = format!("CONFIG_{sym}=y");
-    config.lines().any(|l| l.trim() == want)
+    kconfig::dotconfig::parse(".config", config).tri(sym) == kconfig::Tri::Y
 }
 
 /// The kernel command line: the console, the machine's and caller's extras,
@@ -314,9 +357,8 @@ fn write_initrd(plan: &Plan) -> Result<Option<PathBuf>, BootError> {
         c.extension()
     ));
     let bytes = kinitramfs::compress(&cpio, c);
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io_err(format!("cannot write {}", tmp.display())))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(format!("cannot write {}", path.display())))?;
+    ksys::write_atomic(&path, &bytes)
+        .map_err(io_err(format!("cannot write {}", path.display())))?;
     Ok(Some(path))
 }
 
@@ -327,32 +369,39 @@ fn prepare_disks(plan: &Plan) -> Result<(Vec<VmDisk>, Option<&'static str>), Boo
     for (i, d) in plan.machine.disks.iter().enumerate() {
         let path = if let Some(p) = plan.disks.get(i) {
             p.clone()
-        } else if d.content == "ext4-scratch" {
+        } else if d.content == kcatalog::DiskContent::Ext4Scratch {
             let p = plan.workdir.join(format!("disk{i}-ext4.img"));
             make_ext4_scratch(&p, d.size_mb)?;
             if scratch_dev.is_none() {
-                scratch_dev = guest_disk(&d.interface);
+                scratch_dev = Some(guest_disk(d.interface));
             }
             p
         } else {
             return Err(BootError::Unsupported(format!(
                 "the machine wants a {:?} disk image, which ktailor does not build yet; \
                  give one with --disk FILE",
-                d.content
+                d.content.as_str()
             )));
         };
         disks.push(VmDisk {
             path,
-            interface: d.interface.clone(),
+            interface: machine::vm_interface(d.interface),
         });
     }
     Ok((disks, scratch_dev))
 }
 
 /// Boots `plan`, passing every console line to `on_line` as it arrives.
+///
+/// The boot's files go in its own [`RunDir`] of `plan.workdir`, held until
+/// it has been judged, so boots sharing a workdir do not clobber each
+/// other; [`RunResult::serial_log`] says where its log is.
 pub fn boot(plan: &Plan, on_line: &mut dyn FnMut(&str)) -> Result<Outcome, BootError> {
-    std::fs::create_dir_all(&plan.workdir)
-        .map_err(io_err(format!("cannot create {}", plan.workdir.display())))?;
+    let run_dir = run_dir(&plan.workdir)?;
+    let plan = &Plan {
+        workdir: run_dir.path().to_path_buf(),
+        ..plan.clone()
+    };
     let expected: Vec<String> = if plan.userspace.runs_probes() {
         plan.probes.clone()
     } else {
@@ -364,9 +413,10 @@ pub fn boot(plan: &Plan, on_line: &mut dyn FnMut(&str)) -> Result<Outcome, BootE
 
     let mut spec = VmSpec::new(
         plan.kernel.clone(),
-        plan.machine.clone(),
+        vm_machine(&plan.machine),
         plan.workdir.join("serial.log"),
     );
+    spec.qemu = plan.qemu.clone();
     spec.initrd = initrd.clone();
     spec.append = append.clone();
     spec.disks = disks;
@@ -517,8 +567,8 @@ mod tests {
 
     fn plan(userspace: &str) -> Plan {
         let m = kcatalog::Machine {
-            userspace: userspace.into(),
-            ..kcatalog::Machine::bare("pc")
+            userspace: userspace.parse().unwrap(),
+            ..kcatalog::Machine::bare(kcatalog::MachineType::Pc)
         };
         Plan::new("k".into(), String::new(), m, "/tmp".into()).unwrap()
     }
@@ -561,12 +611,20 @@ mod tests {
 
     #[test]
     fn disk_userspace_is_a_clear_error() {
-        let e = Userspace::parse("disk").unwrap_err().to_string();
+        let e = Userspace::try_from(kcatalog::Userspace::Disk)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--userspace probe"), "{e}");
-        assert!(Userspace::parse("nonsense").is_err());
+        for &u in kcatalog::Userspace::ALL {
+            if let Ok(b) = Userspace::try_from(u) {
+                assert_eq!(b.as_str(), u.as_str());
+                assert_eq!(kcatalog::Userspace::from(b), u);
+            }
+        }
     }
 
     #[test]
+    #[ignore = "real tier: needs mke2fs and debugfs (scripts/test runs it)"]
     fn scratch_disk_is_ext4_with_the_file() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("d.img");
@@ -581,5 +639,93 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "ktailor");
+    }
+
+    /// A stand-in for QEMU: writes a line naming itself to the serial log
+    /// QEMU would write (`logfile=` of the console chardev) and to the
+    /// console, waits, writes another, and exits as a powered-off guest.
+    const FAKE_QEMU: &str = r#"#!/bin/sh
+for a in "$@"; do
+  case "$a" in
+    *logfile=*) log=${a#*logfile=}; log=${log%%,*} ;;
+  esac
+done
+echo "boot $$" > "$log"; echo "boot $$"
+sleep 1
+echo "still $$" >> "$log"; echo "still $$"
+"#;
+
+    /// Installs `text` as an executable in `dir`. Copied by install(1), so
+    /// no descriptor of ours is open for writing on it when another test
+    /// thread forks (exec would then fail with ETXTBSY).
+    fn executable(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let src = dir.join(format!("{name}.src"));
+        std::fs::write(&src, text).unwrap();
+        let dst = dir.join(name);
+        let ok = Command::new("install")
+            .arg("-m755")
+            .arg(&src)
+            .arg(&dst)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        dst
+    }
+
+    #[test]
+    fn two_boots_of_one_workdir_do_not_share_files() {
+        let d = tempfile::tempdir().unwrap();
+        let qemu = executable(d.path(), "fake-qemu", FAKE_QEMU);
+        let kernel = d.path().join("bzImage");
+        std::fs::write(&kernel, b"not a kernel").unwrap();
+        let workdir = d.path().join("boot");
+        let mut p = plan("none");
+        p.kernel = kernel;
+        p.workdir = workdir.clone();
+        p.qemu = qemu;
+        p.accel = Accel::Tcg;
+        p.timeout = Duration::from_secs(60);
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let p = p.clone();
+                std::thread::spawn(move || boot(&p, &mut |_| {}).unwrap())
+            })
+            .collect();
+        let outcomes: Vec<Outcome> = runs.into_iter().map(|t| t.join().unwrap()).collect();
+        let logs: Vec<&PathBuf> = outcomes.iter().map(|o| &o.run.serial_log).collect();
+        assert_ne!(logs[0], logs[1], "both boots wrote {}", logs[0].display());
+        for (o, log) in outcomes.iter().zip(&logs) {
+            assert!(log.starts_with(&workdir), "{}", log.display());
+            // The log holds one QEMU's lines, both of them: the other
+            // boot neither truncated it nor wrote into it.
+            let text = std::fs::read_to_string(log).unwrap();
+            let pid = text.lines().next().unwrap().strip_prefix("boot ").unwrap();
+            assert_eq!(
+                text,
+                format!("boot {pid}\nstill {pid}\n"),
+                "{}",
+                log.display()
+            );
+            assert_eq!(o.run.tail, [format!("boot {pid}"), format!("still {pid}")]);
+        }
+        // Sequential boots reuse the workdir itself.
+        let again = boot(&p, &mut |_| {}).unwrap();
+        assert_eq!(again.run.serial_log, workdir.join("serial.log"));
+    }
+
+    #[test]
+    fn concurrent_boots_write_their_initramfs_apart() {
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path().join("w");
+        let (a, b) = (run_dir(&w).unwrap(), run_dir(&w).unwrap());
+        let mut pa = plan("probe");
+        pa.workdir = a.path().to_path_buf();
+        let mut pb = plan("probe");
+        pb.workdir = b.path().to_path_buf();
+        let ia = write_initrd(&pa).unwrap().unwrap();
+        let ib = write_initrd(&pb).unwrap().unwrap();
+        assert_ne!(ia, ib);
+        assert!(ia.is_file() && ib.is_file());
     }
 }

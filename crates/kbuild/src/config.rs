@@ -4,29 +4,20 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Symbol (without `CONFIG_`) to value as written (`y`, `m`, `"str"`, `0x10`);
-/// `# CONFIG_X is not set` reads as `n`.
-pub(crate) type Assignments = BTreeMap<String, String>;
+use kconfig::dotconfig::{self, Value};
+use kconfig::Tri;
+
+/// Symbol (without `CONFIG_`) to the value that counts, read with the
+/// kernel's rules (`kconfig::dotconfig`); `# CONFIG_X is not set` is `n`.
+pub(crate) type Assignments = BTreeMap<String, Value>;
 
 pub(crate) fn parse(text: &str) -> Assignments {
-    let mut out = Assignments::new();
-    for line in text.lines() {
-        let line = line.trim_end();
-        if let Some(rest) = line.strip_prefix("CONFIG_") {
-            if let Some((sym, val)) = rest.split_once('=') {
-                out.insert(sym.to_string(), val.to_string());
-            }
-        } else if let Some(rest) = line.strip_prefix("# CONFIG_") {
-            if let Some(sym) = rest.strip_suffix(" is not set") {
-                out.insert(sym.to_string(), "n".to_string());
-            }
-        }
-    }
-    out
+    dotconfig::parse(".config", text).map()
 }
 
-/// Counts of a `.config`: the `grep ^CONFIG_ | wc -l` people quote, and how
-/// many of those are built in or modules.
+/// Counts of a `.config`: the `grep ^CONFIG_ | wc -l` people quote (the
+/// assignments that are not `n`), and how many of those are built in or
+/// modules.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
     pub lines: usize,
@@ -36,15 +27,14 @@ pub(crate) struct Counts {
 
 pub(crate) fn counts(text: &str) -> Counts {
     let mut c = Counts::default();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("CONFIG_") {
-            c.lines += 1;
-            match rest.split_once('=').map(|(_, v)| v.trim_end()) {
-                Some("y") => c.builtin += 1,
-                Some("m") => c.modules += 1,
-                _ => {}
-            }
+    for e in dotconfig::parse(".config", text).entries {
+        match e.value {
+            Value::Tri(Tri::N) => continue,
+            Value::Tri(Tri::Y) => c.builtin += 1,
+            Value::Tri(Tri::M) => c.modules += 1,
+            _ => {}
         }
+        c.lines += 1;
     }
     c
 }
@@ -84,19 +74,18 @@ impl fmt::Display for ConfigChange {
 /// that is what the build sees: conf leaves invisible `n` symbols out, and a
 /// config that omits them asks for the same kernel.
 pub(crate) fn changes(asked: &Assignments, got: &Assignments) -> Vec<ConfigChange> {
-    let value = |m: &Assignments, s: &str| m.get(s).cloned();
-    let effective = |v: &Option<String>| v.clone().unwrap_or_else(|| "n".to_string());
+    const N: Value = Value::Tri(Tri::N);
     let mut syms: Vec<&String> = asked.keys().chain(got.keys()).collect();
     syms.sort();
     syms.dedup();
     syms.into_iter()
         .filter_map(|s| {
-            let a = value(asked, s);
-            let g = value(got, s);
-            (effective(&a) != effective(&g)).then(|| ConfigChange {
+            let a = asked.get(s);
+            let g = got.get(s);
+            (a.unwrap_or(&N) != g.unwrap_or(&N)).then(|| ConfigChange {
                 symbol: s.clone(),
-                asked: a,
-                got: g,
+                asked: a.map(Value::to_string),
+                got: g.map(Value::to_string),
             })
         })
         .collect()
@@ -116,10 +105,14 @@ mod tests {
     #[test]
     fn parses_values_and_not_set() {
         let a = parse(CONF);
-        assert_eq!(a["64BIT"], "y");
-        assert_eq!(a["SMP"], "n");
-        assert_eq!(a["E1000"], "m");
-        assert_eq!(a["CC_VERSION_TEXT"], "\"gcc (Debian 12.2.0-14) 12.2.0\"");
+        assert_eq!(a["64BIT"], Value::Tri(Tri::Y));
+        assert_eq!(a["SMP"], Value::Tri(Tri::N));
+        assert_eq!(a["E1000"], Value::Tri(Tri::M));
+        assert_eq!(
+            a["CC_VERSION_TEXT"],
+            Value::Str("gcc (Debian 12.2.0-14) 12.2.0".into())
+        );
+        assert_eq!(a["LOG_BUF_SHIFT"].to_string(), "17");
         assert_eq!(a.len(), 5);
     }
 

@@ -2,9 +2,13 @@
 //!
 //! Output directories live under `ksrc::cache_root()/test-builds/` and are
 //! reused, so only the first run pays for a clean build (minutes); later runs
-//! are incremental, which is also what the tests check.
+//! are incremental, which is also what the tests check. Each test holds
+//! the lock on its directory (ktestkit::lock_dir) for as long as it builds
+//! there, so other test binaries (kvm's and the doctor's use the same
+//! tinyconfig directory) wait instead of building into it at once.
+//!
+//! Real tier: `scripts/test` runs these with `--include-ignored`.
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use kbuild::{build, BuildError, BuildPhase, BuildSpec};
@@ -17,21 +21,19 @@ fn tree() -> KernelTree {
     ktestkit::tree("6.12")
 }
 
-fn test_dir(name: &str) -> PathBuf {
-    ktestkit::test_dir(name)
-}
-
 /// `make tinyconfig` as a person would run it, out of tree.
 fn tinyconfig(tree: &KernelTree) -> String {
     ktestkit::tinyconfig_612(tree)
 }
 
 #[test]
+#[ignore = "real tier: builds a kernel (scripts/test runs it)"]
 fn tinyconfig_builds_then_rebuilds_without_compiling() {
     let _one = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = ktestkit::lock_dir(&ktestkit::tinyconfig_612_dir());
     let tree = tree();
     let config = tinyconfig(&tree);
-    let mut spec = BuildSpec::new(&tree, "x86_64", config, ktestkit::tinyconfig_612_dir());
+    let mut spec = BuildSpec::new(&tree, "x86_64", config, dir.dir().to_path_buf());
     spec.nice = true;
 
     let phases = Mutex::new(Vec::new());
@@ -75,19 +77,16 @@ fn tinyconfig_builds_then_rebuilds_without_compiling() {
 }
 
 #[test]
+#[ignore = "real tier: runs the kernel's make (scripts/test runs it)"]
 fn config_conf_would_change_is_refused_with_the_changes() {
     let _one = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = ktestkit::lock_dir(&ktestkit::test_dir("kbuild-not-a-fixpoint-6.12-x86_64"));
     let tree = tree();
     // Turning PRINTK on in tinyconfig brings symbols that depend on it,
     // which olddefconfig fills in: not a fixpoint.
     let config = tinyconfig(&tree).replace("# CONFIG_PRINTK is not set", "CONFIG_PRINTK=y");
     assert!(config.contains("CONFIG_PRINTK=y"));
-    let mut spec = BuildSpec::new(
-        &tree,
-        "x86_64",
-        config,
-        test_dir("kbuild-not-a-fixpoint-6.12-x86_64"),
-    );
+    let mut spec = BuildSpec::new(&tree, "x86_64", config, dir.dir().to_path_buf());
     spec.nice = true;
     match build(&spec, &|_| {}) {
         Err(BuildError::NotAFixpoint { changes, log }) => {

@@ -15,7 +15,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Catalog, CatalogError, Machine};
+use crate::{
+    Catalog, CatalogError, DiskInit, DiskMachine, Firmware, Machine, MachineType, Needs, Userspace,
+};
 
 const BUILTIN_LADDER: &str = include_str!("../../../data/ladder.toml");
 const BUILTIN_PROBES: &str = include_str!("../../../data/probes.toml");
@@ -48,51 +50,7 @@ pub struct Step {
 impl Step {
     /// Whether the step boots a Debian disk image (judged by checks).
     pub fn is_disk(&self) -> bool {
-        self.machine.userspace == "disk"
-    }
-}
-
-/// The init system of a disk step's Debian root file system.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum DiskInit {
-    Sysvinit,
-    Systemd,
-}
-
-impl DiskInit {
-    pub fn name(self) -> &'static str {
-        match self {
-            DiskInit::Sysvinit => "sysvinit",
-            DiskInit::Systemd => "systemd",
-        }
-    }
-}
-
-/// How a disk step's image boots (krun's machines): `qemu` loads the
-/// kernel from the image's ESP directly onto a virtio-blk disk, `ec2-sim`
-/// boots the disk by UEFI firmware from NVMe with an IMDSv2 mock.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum DiskMachine {
-    Qemu,
-    Ec2Sim,
-}
-
-impl DiskMachine {
-    pub fn name(self) -> &'static str {
-        match self {
-            DiskMachine::Qemu => "qemu",
-            DiskMachine::Ec2Sim => "ec2-sim",
-        }
-    }
-
-    /// The firmware the step's `machine` must name.
-    pub fn firmware(self) -> &'static str {
-        match self {
-            DiskMachine::Qemu => "bios",
-            DiskMachine::Ec2Sim => "uefi",
-        }
+        self.machine.userspace == Userspace::Disk
     }
 }
 
@@ -114,16 +72,6 @@ struct LadderFile {
     systemd_features: Vec<String>,
     #[serde(rename = "step")]
     steps: Vec<Step>,
-}
-
-/// What a probe needs from the machine before its failure means anything:
-/// a NIC for the network probes, a disk for the block probes, UEFI for `efi`.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Needs {
-    Nic,
-    Disk,
-    Uefi,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -180,7 +128,7 @@ impl Probes {
             None => true,
             Some(Needs::Nic) => !machine.nics.is_empty(),
             Some(Needs::Disk) => !machine.disks.is_empty(),
-            Some(Needs::Uefi) => machine.firmware == "uefi",
+            Some(Needs::Uefi) => machine.firmware == Firmware::Uefi,
         }
     }
 }
@@ -249,7 +197,7 @@ impl Ladder {
             if s.image.is_some() || !s.checks.is_empty() {
                 return Err(CatalogError(format!(
                     "{name}: step {:?} has `image` or `checks` but boots userspace {:?}: only `userspace = \"disk\"` steps boot an image",
-                    s.name, s.machine.userspace
+                    s.name, s.machine.userspace.as_str()
                 )));
             }
             any_probes |= !s.probes.is_empty();
@@ -339,10 +287,10 @@ fn check_disk_step(name: &str, s: &Step) -> Result<(), CatalogError> {
         }
     }
     let m = &s.machine;
-    if m.machine != "q35" {
+    if m.machine != MachineType::Q35 {
         return err(format!(
             "boots on {:?}: the image's machines (qemu, ec2-sim) are q35",
-            m.machine
+            m.machine.as_str()
         ));
     }
     if !m.nics.is_empty() || !m.disks.is_empty() {
@@ -351,9 +299,9 @@ fn check_disk_step(name: &str, s: &Step) -> Result<(), CatalogError> {
     if m.firmware != image.machine.firmware() {
         return err(format!(
             "says firmware {:?} but machine {} boots by {:?}",
-            m.firmware,
-            image.machine.name(),
-            image.machine.firmware()
+            m.firmware.as_str(),
+            image.machine,
+            image.machine.firmware().as_str()
         ));
     }
     Ok(())
@@ -375,10 +323,23 @@ mod tests {
         assert!(!p.applies("tcp-listen", &m));
         assert!(p.applies("epoll", &m));
         m.nics.push(crate::Nic {
-            model: "e1000".into(),
+            model: crate::NicModel::E1000,
             hostfwd: true,
         });
         assert!(p.applies("tcp-listen", &m));
+    }
+
+    #[test]
+    fn probe_needs_typos_fail() {
+        let ok = "[[probe]]\nname = 'nic'\nwhat = 'w'\nneeds = 'nic'\n";
+        let p = Probes::from_str("p.toml", ok).unwrap();
+        assert_eq!(p.get("nic").unwrap().needs, Some(Needs::Nic));
+        let e = Probes::from_str("p.toml", &ok.replace("'nic'\n", "'nics'\n")).unwrap_err();
+        assert!(e.0.starts_with("p.toml: "), "{e}");
+        assert!(
+            e.0.contains("needs = \"nics\" is not one of: nic, disk, uefi"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -497,11 +458,11 @@ mod tests {
             ),
             (
                 disk_step(&[("image", "image = { init = 'sysvinit', machine = 'ec2' }")]),
-                "unknown variant `ec2`",
+                "machine = \"ec2\" is not one of: qemu, ec2-sim",
             ),
             (
                 disk_step(&[("image", "image = { init = 'openrc', machine = 'qemu' }")]),
-                "unknown variant `openrc`",
+                "init = \"openrc\" is not one of: sysvinit, systemd",
             ),
             (
                 format!("systemd-feature = ['systemd']\n{}", disk_step(&[])),
@@ -510,6 +471,14 @@ mod tests {
             (
                 format!("systemd-features = ['systemdd']\n{}", disk_step(&[])),
                 "\"systemdd\"",
+            ),
+            (
+                disk_step(&[("machine", "machine = { machine = 'q35', userspace = 'disc' }")]),
+                "userspace = \"disc\" is not one of: none, hello, probe, busybox, disk (did you mean \"disk\"?)",
+            ),
+            (
+                disk_step(&[("machine", "machine = { machine = 'q35', firmware = 'UEFI', userspace = 'disk' }")]),
+                "firmware = \"UEFI\" is not one of: bios, uefi",
             ),
             // A disk step needs an image and checks, and only those.
             (disk_step(&[("image", "")]), "has no `image`"),

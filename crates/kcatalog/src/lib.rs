@@ -15,7 +15,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 mod ladder;
-pub use ladder::{DiskImage, DiskInit, DiskMachine, Ladder, Needs, Probe, Probes, Step};
+mod names;
+pub use ladder::{DiskImage, Ladder, Probe, Probes, Step};
+pub use names::{
+    Arch, Base, DiskContent, DiskInit, DiskInterface, DiskMachine, Firmware, MachineType, Needs,
+    NicModel, UnknownName, Userspace,
+};
 
 const BUILTIN_FEATURES: &str = include_str!("../../../data/features.toml");
 const BUILTIN_TARGETS: &str = include_str!("../../../data/targets.toml");
@@ -102,7 +107,7 @@ pub struct Feature {
     pub confused_with: Vec<Confusion>,
     /// Architectures it applies to (empty: all).
     #[serde(default)]
-    pub arches: Vec<String>,
+    pub arches: Vec<Arch>,
     /// Kernel command-line parameters it wants (e.g. `console=ttyS0`).
     #[serde(default)]
     pub cmdline: Vec<String>,
@@ -164,8 +169,8 @@ pub fn version_matches(range: &str, kernelversion: &str) -> bool {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Nic {
-    /// QEMU device model: e1000, e1000e, rtl8139, virtio-net-pci, ...
-    pub model: String,
+    /// QEMU device model: e1000, e1000e, rtl8139 or virtio-net-pci.
+    pub model: NicModel,
     /// Forward a host port to the guest's TCP listener (the seed's nc test).
     #[serde(default)]
     pub hostfwd: bool,
@@ -176,10 +181,10 @@ pub struct Nic {
 #[serde(deny_unknown_fields)]
 pub struct Disk {
     /// ahci, virtio-blk, nvme, ide, virtio-scsi
-    pub interface: String,
+    pub interface: DiskInterface,
     /// What is on it: `ext4-scratch` (an ext4 image the probes mount),
     /// `debian-sysvinit`, `debian-systemd` (root file systems).
-    pub content: String,
+    pub content: DiskContent,
     #[serde(default = "default_disk_mb")]
     pub size_mb: u32,
 }
@@ -192,14 +197,14 @@ fn default_disk_mb() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct Machine {
     /// QEMU machine type: pc, q35, microvm.
-    pub machine: String,
+    pub machine: MachineType,
     #[serde(default = "default_memory")]
     pub memory_mb: u32,
     #[serde(default = "default_cpus")]
     pub cpus: u32,
     /// bios or uefi
     #[serde(default = "default_firmware")]
-    pub firmware: String,
+    pub firmware: Firmware,
     #[serde(default)]
     pub nics: Vec<Nic>,
     #[serde(default)]
@@ -207,22 +212,22 @@ pub struct Machine {
     /// What the kernel boots into: `probe` (our probe program as /init),
     /// `busybox` (busybox shell + probes), `hello` (a static hello world),
     /// `none` (no initramfs), `disk` (the root file system on a disk).
-    pub userspace: String,
+    pub userspace: Userspace,
 }
 
 impl Machine {
     /// A machine of QEMU type `machine` with nothing attached and no
     /// userspace: what booting a bare kernel image needs, with the same
     /// defaults a target gets when it leaves fields out.
-    pub fn bare(machine: &str) -> Machine {
+    pub fn bare(machine: MachineType) -> Machine {
         Machine {
-            machine: machine.into(),
+            machine,
             memory_mb: default_memory(),
             cpus: default_cpus(),
             firmware: default_firmware(),
             nics: Vec::new(),
             disks: Vec::new(),
-            userspace: "none".into(),
+            userspace: Userspace::None,
         }
     }
 }
@@ -233,15 +238,8 @@ fn default_memory() -> u32 {
 fn default_cpus() -> u32 {
     1
 }
-fn default_firmware() -> String {
-    "bios".into()
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Base {
-    Allnoconfig,
-    Tinyconfig,
+fn default_firmware() -> Firmware {
+    Firmware::Bios
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -250,7 +248,7 @@ pub struct Target {
     pub name: String,
     pub summary: String,
     #[serde(default = "default_arch")]
-    pub arch: String,
+    pub arch: Arch,
     #[serde(default = "default_base")]
     pub base: Base,
     pub features: Vec<String>,
@@ -260,8 +258,8 @@ pub struct Target {
     pub machine: Machine,
 }
 
-fn default_arch() -> String {
-    "x86_64".into()
+fn default_arch() -> Arch {
+    Arch::X86_64
 }
 fn default_base() -> Base {
     Base::Tinyconfig
@@ -482,6 +480,122 @@ mod tests {
         assert!(version_matches("<6.6", "6.1.192"));
         assert!(!version_matches("<6.6", "6.12.117"));
         assert!(version_matches(">=6.11", "6.12.117"));
+    }
+
+    /// A one-target targets.toml with the `replace`d lines swapped in.
+    fn target_toml(replace: &[(&str, &str)]) -> String {
+        let mut lines = vec![
+            ("name", "name = 't'".to_string()),
+            ("summary", "summary = 's'".to_string()),
+            ("arch", "arch = 'x86_64'".to_string()),
+            ("base", "base = 'tinyconfig'".to_string()),
+            ("features", "features = ['a']".to_string()),
+            ("machine", "[target.machine]".to_string()),
+            ("machine.machine", "machine = 'q35'".to_string()),
+            ("machine.firmware", "firmware = 'uefi'".to_string()),
+            ("machine.userspace", "userspace = 'probe'".to_string()),
+            (
+                "machine.nics",
+                "nics = [{ model = 'virtio-net-pci', hostfwd = true }]".to_string(),
+            ),
+            (
+                "machine.disks",
+                "disks = [{ interface = 'nvme', content = 'ext4-scratch' }]".to_string(),
+            ),
+        ];
+        for (k, v) in replace {
+            let l = lines.iter_mut().find(|(n, _)| n == k).expect(k);
+            l.1 = v.to_string();
+        }
+        let body: Vec<String> = lines.into_iter().map(|(_, v)| v).collect();
+        format!("[[target]]\n{}\n", body.join("\n"))
+    }
+
+    const ONE_FEATURE: &str = "[[feature]]\nname='a'\nsummary='s'\nwhy='w'\nconfig=['A=y']\n";
+
+    #[test]
+    fn every_named_field_is_typed() {
+        let load = |t: &str| Catalog::from_strs(("f.toml", ONE_FEATURE), ("t.toml", t));
+        let c = load(&target_toml(&[])).unwrap();
+        let m = &c.targets[0].machine;
+        assert_eq!(
+            (c.targets[0].arch, c.targets[0].base),
+            (Arch::X86_64, Base::Tinyconfig)
+        );
+        assert_eq!(
+            (m.machine, m.firmware, m.userspace),
+            (MachineType::Q35, Firmware::Uefi, Userspace::Probe)
+        );
+        assert_eq!(m.nics[0].model, NicModel::VirtioNetPci);
+        assert_eq!(
+            (m.disks[0].interface, m.disks[0].content),
+            (DiskInterface::Nvme, DiskContent::Ext4Scratch)
+        );
+        // Names print as the data spells them, in text and in JSON alike.
+        assert_eq!(m.disks[0].interface.to_string(), "nvme");
+        let text = toml::to_string(m).unwrap();
+        assert!(
+            text.contains("machine = \"q35\"") && text.contains("firmware = \"uefi\""),
+            "{text}"
+        );
+
+        // (line replaced, field as the error names it, the misspelt value)
+        let cases: &[(&str, &str, &str, &str)] = &[
+            ("arch", "arch = 'x86-64'", "arch", "x86-64"),
+            ("base", "base = 'tinyconf'", "base", "tinyconf"),
+            ("machine.machine", "machine = 'q53'", "machine", "q53"),
+            (
+                "machine.machine",
+                "machine = 'ec2-sim'",
+                "machine",
+                "ec2-sim",
+            ),
+            ("machine.firmware", "firmware = 'efi'", "firmware", "efi"),
+            (
+                "machine.userspace",
+                "userspace = 'busybx'",
+                "userspace",
+                "busybx",
+            ),
+            (
+                "machine.userspace",
+                "userspace = 'systemd'",
+                "userspace",
+                "systemd",
+            ),
+            (
+                "machine.nics",
+                "nics = [{ model = 'virtio-net' }]",
+                "model",
+                "virtio-net",
+            ),
+            (
+                "machine.disks",
+                "disks = [{ interface = 'virtio', content = 'ext4-scratch' }]",
+                "interface",
+                "virtio",
+            ),
+            (
+                "machine.disks",
+                "disks = [{ interface = 'nvme', content = 'ext4' }]",
+                "content",
+                "ext4",
+            ),
+        ];
+        for (line, text, field, bad) in cases {
+            let toml = target_toml(&[(line, text)]);
+            let e = load(&toml).expect_err(text).to_string();
+            let want = format!("{field} = {bad:?} is not one of: ");
+            assert!(e.starts_with("t.toml: "), "{e}");
+            assert!(e.contains(&want), "{text}: wanted {want:?} in:\n{e}");
+        }
+        // A feature's arches too.
+        let f = format!("{ONE_FEATURE}arches = ['amd64']\n");
+        let e = Catalog::from_strs(("f.toml", &f), ("t.toml", "")).unwrap_err();
+        assert!(
+            e.0.starts_with("f.toml: ") && e.0.contains("arch = \"amd64\" is not one of: x86_64"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -106,7 +106,7 @@ fn main() {
         .ok()
         .map(|s| s.parse().unwrap())
         .unwrap_or(1);
-    let mode = kconfig::Mode::parse(mode, seed).expect("mode");
+    let mode = mode.parse::<kconfig::Mode>().expect("mode").with_seed(seed);
     let data = a.get(4).map(|p| std::fs::read(p).unwrap());
     let input = data.as_ref().map(|d| kconfig::Input {
         name: ".config",

@@ -1,9 +1,10 @@
 //! Reading and writing `.config` files (conf's confdata.c): the exact line
 //! grammar, warnings, string escaping, menu comments and "# end of" markers.
 
-use crate::db::{Db, Dialect, ROOT_MENU};
+use crate::db::{is_choice, is_choice_value, Db, Dialect, ROOT_MENU};
 use crate::diag::Diag;
-use crate::menu::{is_choice, is_choice_value};
+pub use crate::dotconfig::escape;
+use crate::dotconfig::{classify, unescape, RawLine};
 use crate::model::*;
 
 /// What reading a configuration file reported.
@@ -42,69 +43,15 @@ impl Db {
         for raw in split_lines(data) {
             lineno += 1;
             let line = String::from_utf8_lossy(raw);
-            let mut line: &str = &line;
-            if !legacy {
-                line = line.strip_suffix('\n').unwrap_or(line);
-                line = line.strip_suffix('\r').unwrap_or(line);
-            }
-            // conf handles lines as C strings: a NUL ends the line.
-            if let Some(z) = line.find('\0') {
-                line = &line[..z];
-            }
-            if !legacy && line.is_empty() {
-                continue;
-            }
-            let (sym_name, val): (&str, String);
-            if let Some(rest) = line.strip_prefix('#') {
-                let Some(p) = rest.strip_prefix(' ') else {
-                    continue;
-                };
-                let Some(after) = p.strip_prefix(prefix.as_str()) else {
-                    continue;
-                };
-                let Some(sp) = after.find(' ') else { continue };
-                let tail = &after[sp + 1..];
-                let ok = if legacy {
-                    tail.starts_with("is not set")
-                } else {
-                    tail == "is not set"
-                };
-                if !ok {
+            let (sym_name, val) = match classify(&line, &prefix, legacy) {
+                RawLine::Skip => continue,
+                RawLine::Unexpected(text) => {
+                    warn(&mut rep, lineno, format!("unexpected data: {text}"));
                     continue;
                 }
-                sym_name = &after[..sp];
-                val = "n".into();
-            } else if let Some(after) = line.strip_prefix(prefix.as_str()) {
-                let Some(eq) = after.find('=') else {
-                    if !legacy {
-                        warn(&mut rep, lineno, format!("unexpected data: {line}"));
-                    }
-                    continue;
-                };
-                sym_name = &after[..eq];
-                let mut v = &after[eq + 1..];
-                if legacy {
-                    if let Some(nl) = v.find('\n') {
-                        v = &v[..nl];
-                        v = v.strip_suffix('\r').unwrap_or(v);
-                    }
-                }
-                val = v.to_string();
-            } else {
-                if legacy {
-                    if !line.starts_with('\r') && !line.starts_with('\n') {
-                        let end = line.find(['\r', '\n']).unwrap_or(line.len());
-                        warn(
-                            &mut rep,
-                            lineno,
-                            format!("unexpected data: {}", &line[..end]),
-                        );
-                    }
-                } else {
-                    warn(&mut rep, lineno, format!("unexpected data: {line}"));
-                }
-                continue;
-            }
+                RawLine::NotSet(sym_name) => (sym_name, "n"),
+                RawLine::Assign(sym_name, val) => (sym_name, val),
+            };
             let Some(sym) = self.sym_find(sym_name) else {
                 if warn_unknown {
                     warn(&mut rep, lineno, format!("unknown symbol: {sym_name}"));
@@ -121,7 +68,7 @@ impl Db {
                     format!("override: reassigning to symbol {n}"),
                 );
             }
-            if let Err(msg) = self.set_sym_val(sym, &val) {
+            if let Err(msg) = self.set_sym_val(sym, val) {
                 warn(&mut rep, lineno, msg);
                 continue;
             }
@@ -186,32 +133,11 @@ impl Db {
             }
             SymType::String | SymType::Int | SymType::Hex => {
                 let val = if ty == SymType::String {
-                    let Some(body) = p.strip_prefix('"') else {
+                    // A string without its opening quote is dropped silently.
+                    if !p.starts_with('"') {
                         return Ok(());
-                    };
-                    let mut out = String::new();
-                    let mut it = body.chars();
-                    let mut closed = false;
-                    while let Some(c) = it.next() {
-                        match c {
-                            '"' => {
-                                closed = true;
-                                break;
-                            }
-                            '\\' => {
-                                if let Some(n) = it.next() {
-                                    out.push(n);
-                                } else {
-                                    break;
-                                }
-                            }
-                            c => out.push(c),
-                        }
                     }
-                    if !closed {
-                        return Err("invalid string found".into());
-                    }
-                    out
+                    unescape(p).ok_or("invalid string found")?
                 } else {
                     p.to_string()
                 };
@@ -423,20 +349,6 @@ impl Db {
         }
         out
     }
-}
-
-/// `escape_string_value`: quote, and backslash `"` and `\`.
-pub fn escape(v: &str) -> String {
-    let mut o = String::with_capacity(v.len() + 2);
-    o.push('"');
-    for c in v.chars() {
-        if c == '"' || c == '\\' {
-            o.push('\\');
-        }
-        o.push(c);
-    }
-    o.push('"');
-    o
 }
 
 /// Lines as `getline` returns them (each with its `\n`, if any).

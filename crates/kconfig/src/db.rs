@@ -433,3 +433,19 @@ impl Db {
         v
     }
 }
+
+/// A choice's own symbol (conf's `sym_is_choice`).
+pub fn is_choice(db: &Db, s: SymId) -> bool {
+    match db.dialect {
+        Dialect::Legacy => db.sym(s).flags & F_CHOICE != 0,
+        Dialect::Modern => db.sym(s).name.is_none(),
+    }
+}
+
+/// A member of a choice (conf's `sym_is_choice_value`).
+pub fn is_choice_value(db: &Db, s: SymId) -> bool {
+    match db.dialect {
+        Dialect::Legacy => db.sym(s).flags & F_CHOICEVAL != 0,
+        Dialect::Modern => db.sym(s).choice_member_of.is_some(),
+    }
+}

@@ -5,9 +5,8 @@
 //! so we do too, with the same rules (choices are checked as one unit) and a
 //! message that walks the cycle.
 
-use crate::db::{Db, Dialect, ROOT_MENU};
+use crate::db::{is_choice, is_choice_value, Db, Dialect, ROOT_MENU};
 use crate::diag::Diag;
-use crate::menu::{is_choice, is_choice_value};
 use crate::model::*;
 
 #[derive(Clone, Copy, PartialEq, Eq)]

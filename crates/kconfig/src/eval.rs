@@ -4,8 +4,7 @@
 //! the symbol and its properties, exactly where conf caches them, because
 //! later steps (writing, savedefconfig, randconfig) read those caches.
 
-use crate::db::{Db, Dialect};
-use crate::menu::{is_choice, is_choice_value};
+use crate::db::{is_choice, is_choice_value, Db, Dialect};
 use crate::model::*;
 
 impl Db {

@@ -8,7 +8,7 @@
 //! Those rewrites preserve tristate values, so we keep expressions as written:
 //! evaluation gives the same answers and `explain` shows what the author wrote.
 
-use crate::db::{Db, Dialect, ROOT_MENU};
+use crate::db::{is_choice, is_choice_value, Db, Dialect, ROOT_MENU};
 use crate::diag::Diag;
 use crate::model::*;
 
@@ -51,20 +51,6 @@ fn rewrite_m(db: &mut Db, e: Option<ExprId>) -> Option<ExprId> {
         }
         _ => e,
     })
-}
-
-pub fn is_choice(db: &Db, s: SymId) -> bool {
-    match db.dialect {
-        Dialect::Legacy => db.sym(s).flags & F_CHOICE != 0,
-        Dialect::Modern => db.sym(s).name.is_none(),
-    }
-}
-
-pub fn is_choice_value(db: &Db, s: SymId) -> bool {
-    match db.dialect {
-        Dialect::Legacy => db.sym(s).flags & F_CHOICEVAL != 0,
-        Dialect::Modern => db.sym(s).choice_member_of.is_some(),
-    }
 }
 
 fn finalize_rec(db: &mut Db, parent: MenuId, inside_choice: bool, warnings: &mut Vec<Diag>) {

@@ -10,7 +10,11 @@ use std::cell::Cell;
 
 /// Kconfig's three-valued logic. The numeric order (n < m < y) is what
 /// `EXPR_AND` (min) and `EXPR_OR` (max) rely on.
+///
+/// With the `serde` feature it serializes as `"N"`, `"M"`, `"Y"` (the
+/// variant names); its `.config` spelling is [`Tri::as_str`] / `Display`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Tri {
     #[default]
     N = 0,
@@ -41,6 +45,39 @@ impl Tri {
             Tri::N => "n",
             Tri::M => "m",
             Tri::Y => "y",
+        }
+    }
+    /// `y` or `m`: built in or a module (the kernel's `IS_ENABLED`).
+    pub fn is_enabled(self) -> bool {
+        self != Tri::N
+    }
+}
+
+impl From<bool> for Tri {
+    fn from(b: bool) -> Tri {
+        if b {
+            Tri::Y
+        } else {
+            Tri::N
+        }
+    }
+}
+
+impl std::fmt::Display for Tri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// `y`, `m` or `n` exactly, as a `.config` spells them.
+impl std::str::FromStr for Tri {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Tri, String> {
+        match s {
+            "y" => Ok(Tri::Y),
+            "m" => Ok(Tri::M),
+            "n" => Ok(Tri::N),
+            _ => Err(format!("{s:?} is not y, m or n")),
         }
     }
 }

@@ -2,42 +2,150 @@
 //! `olddefconfig`, ...), as one function that takes the mode and its inputs
 //! and returns the file conf would write.
 
-use crate::db::{Db, Dialect, ROOT_MENU};
+use crate::db::{is_choice, is_choice_value, Db, Dialect, ROOT_MENU};
 use crate::diag::{Diag, Error};
-use crate::menu::{is_choice, is_choice_value};
 use crate::model::*;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A configuration target of the kernel's Makefile (`make allnoconfig`, ...),
+/// spelled as `make` spells it: conf's modes, plus `tinyconfig`, which the
+/// kernel composes from two conf runs and the tree's fragments (see
+/// `Db::tinyconfig` in `fragment`). The variant order is the order
+/// reports list them in.
+///
+/// With the `serde` feature a mode serializes as its name (`"allnoconfig"`);
+/// with the `clap` feature it is a `clap::ValueEnum` of the same names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Mode {
-    AllNo,
-    AllYes,
-    AllMod,
-    AllDef,
-    /// `randconfig` with conf's KCONFIG_SEED.
-    Rand(u32),
-    /// `defconfig`: the input is the defconfig file.
+    Allnoconfig,
+    Allyesconfig,
+    Allmodconfig,
+    Alldefconfig,
+    /// The input is an existing .config.
+    Olddefconfig,
+    /// The input is the defconfig file.
     Defconfig,
-    /// `olddefconfig`: the input is an existing .config.
-    OldDefconfig,
-    /// `savedefconfig`: the input is a .config; the output a minimal defconfig.
-    SaveDefconfig,
+    /// The input is a .config; the output a minimal defconfig.
+    Savedefconfig,
+    /// allnoconfig with `tiny-base.config`, then the `tiny.config` fragments.
+    Tinyconfig,
+    /// With conf's KCONFIG_SEED: see [`Mode::with_seed`].
+    Randconfig,
 }
 
 impl Mode {
-    /// Parse a mode name as `make` spells it (`tinyconfig` is composed by the
-    /// caller from allnoconfig + fragments + olddefconfig, as the kernel does).
-    pub fn parse(name: &str, seed: u32) -> Option<Mode> {
-        Some(match name {
-            "allnoconfig" => Mode::AllNo,
-            "allyesconfig" => Mode::AllYes,
-            "allmodconfig" => Mode::AllMod,
-            "alldefconfig" => Mode::AllDef,
-            "randconfig" => Mode::Rand(seed),
-            "defconfig" => Mode::Defconfig,
-            "olddefconfig" => Mode::OldDefconfig,
-            "savedefconfig" => Mode::SaveDefconfig,
-            _ => return None,
-        })
+    pub const ALL: [Mode; 9] = [
+        Mode::Allnoconfig,
+        Mode::Allyesconfig,
+        Mode::Allmodconfig,
+        Mode::Alldefconfig,
+        Mode::Olddefconfig,
+        Mode::Defconfig,
+        Mode::Savedefconfig,
+        Mode::Tinyconfig,
+        Mode::Randconfig,
+    ];
+
+    /// The make target.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Allnoconfig => "allnoconfig",
+            Mode::Allyesconfig => "allyesconfig",
+            Mode::Allmodconfig => "allmodconfig",
+            Mode::Alldefconfig => "alldefconfig",
+            Mode::Olddefconfig => "olddefconfig",
+            Mode::Defconfig => "defconfig",
+            Mode::Savedefconfig => "savedefconfig",
+            Mode::Tinyconfig => "tinyconfig",
+            Mode::Randconfig => "randconfig",
+        }
+    }
+
+    /// Modes that start from an existing .config.
+    pub fn takes_input(self) -> bool {
+        matches!(self, Mode::Olddefconfig | Mode::Savedefconfig)
+    }
+
+    /// This mode with a KCONFIG_SEED (which only randconfig uses).
+    pub const fn with_seed(self, seed: u32) -> Run {
+        Run {
+            mode: self,
+            seed: Some(seed),
+        }
+    }
+}
+
+/// The former spellings of the modes (`Mode::AllNo`, `Mode::Rand(seed)`),
+/// kept only until the last callers switch to the variants above; they are
+/// [`Run`]s, so `run_mode` takes them unchanged.
+#[allow(non_upper_case_globals, non_snake_case)]
+impl Mode {
+    #[doc(hidden)]
+    pub const AllNo: Run = Run::of(Mode::Allnoconfig);
+    #[doc(hidden)]
+    pub const AllYes: Run = Run::of(Mode::Allyesconfig);
+    #[doc(hidden)]
+    pub const AllMod: Run = Run::of(Mode::Allmodconfig);
+    #[doc(hidden)]
+    pub const AllDef: Run = Run::of(Mode::Alldefconfig);
+    #[doc(hidden)]
+    pub const OldDefconfig: Run = Run::of(Mode::Olddefconfig);
+    #[doc(hidden)]
+    pub const SaveDefconfig: Run = Run::of(Mode::Savedefconfig);
+    #[doc(hidden)]
+    pub fn Rand(seed: u32) -> Run {
+        Mode::Randconfig.with_seed(seed)
+    }
+}
+
+/// Plain, so that `{:<13}` in a report table lays out exactly as before
+/// (the name, no padding).
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown configuration target {s:?}"))
+    }
+}
+
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for Mode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Mode::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+/// One conf run: the mode and, for randconfig, the KCONFIG_SEED.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub mode: Mode,
+    pub seed: Option<u32>,
+}
+
+impl Run {
+    const fn of(mode: Mode) -> Run {
+        Run { mode, seed: None }
+    }
+}
+
+impl From<Mode> for Run {
+    fn from(mode: Mode) -> Run {
+        Run::of(mode)
     }
 }
 
@@ -77,16 +185,24 @@ impl Db {
     /// Run one conf mode. `input` is the .config (olddefconfig,
     /// savedefconfig) or the defconfig file (defconfig); `allconfig` is
     /// KCONFIG_ALLCONFIG for the all*config and randconfig modes.
+    ///
+    /// `run` is a [`Mode`] or, for randconfig, `Mode::Randconfig.with_seed(s)`.
+    /// `tinyconfig` reads fragments from the tree: run it with
+    /// `Db::tinyconfig` (module `fragment`).
     pub fn run_mode(
         &mut self,
-        mode: Mode,
+        run: impl Into<Run>,
         input: Option<Input>,
         allconfig: Option<Input>,
         opts: &RunOptions,
     ) -> Result<Outcome, Error> {
+        let Run { mode, seed } = run.into();
         let mut out = Outcome::default();
         let mut rng = None;
-        if let Mode::Rand(seed) = mode {
+        if mode == Mode::Randconfig {
+            let seed = seed.ok_or_else(|| {
+                Error::Other("randconfig needs a seed: Mode::Randconfig.with_seed(..)".into())
+            })?;
             out.messages.push(format!("KCONFIG_SEED=0x{seed:X}"));
             rng = Some(GlibcRandom::new(seed));
         }
@@ -99,7 +215,12 @@ impl Db {
             );
         };
         match mode {
-            Mode::Defconfig | Mode::OldDefconfig | Mode::SaveDefconfig => match input {
+            Mode::Tinyconfig => {
+                return Err(Error::Other(
+                    "tinyconfig merges the tree's fragments: use Db::tinyconfig".into(),
+                ))
+            }
+            Mode::Defconfig | Mode::Olddefconfig | Mode::Savedefconfig => match input {
                 Some(i) => {
                     let rep = self.conf_read(i.name, i.data, opts.warn_unknown);
                     note(&mut out, i.name, rep);
@@ -125,12 +246,12 @@ impl Db {
             }
         }
         let def = match mode {
-            Mode::AllNo => Some(DefMode::No),
-            Mode::AllYes => Some(DefMode::Yes),
-            Mode::AllMod => Some(DefMode::Mod),
-            Mode::AllDef | Mode::Defconfig => Some(DefMode::Default),
-            Mode::Rand(_) => Some(DefMode::Random),
-            Mode::OldDefconfig | Mode::SaveDefconfig => None,
+            Mode::Allnoconfig => Some(DefMode::No),
+            Mode::Allyesconfig => Some(DefMode::Yes),
+            Mode::Allmodconfig => Some(DefMode::Mod),
+            Mode::Alldefconfig | Mode::Defconfig => Some(DefMode::Default),
+            Mode::Randconfig => Some(DefMode::Random),
+            Mode::Olddefconfig | Mode::Savedefconfig | Mode::Tinyconfig => None,
         };
         if let Some(d) = def {
             let prob = Probabilities::parse(opts.probability.as_deref())?;
@@ -145,7 +266,7 @@ impl Db {
                 }
             }
         }
-        out.output = if mode == Mode::SaveDefconfig {
+        out.output = if mode == Mode::Savedefconfig {
             self.write_defconfig()
         } else {
             self.write_config()
@@ -436,6 +557,41 @@ impl GlibcRandom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mode_names_are_make_targets() {
+        let names: Vec<&str> = Mode::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "allnoconfig",
+                "allyesconfig",
+                "allmodconfig",
+                "alldefconfig",
+                "olddefconfig",
+                "defconfig",
+                "savedefconfig",
+                "tinyconfig",
+                "randconfig"
+            ]
+        );
+        for m in Mode::ALL {
+            assert_eq!(m.name().parse::<Mode>(), Ok(m));
+            assert_eq!(m.to_string(), m.name());
+            assert_eq!(format!("{m:<13}|"), format!("{}|", m.name()));
+        }
+        assert!("tiny".parse::<Mode>().is_err());
+        let mut sorted = Mode::ALL;
+        sorted.sort();
+        assert_eq!(sorted, Mode::ALL, "reports list modes in declaration order");
+    }
+
+    #[test]
+    fn old_spellings_are_runs() {
+        assert_eq!(Mode::AllNo, Run::from(Mode::Allnoconfig));
+        assert_eq!(Mode::SaveDefconfig.mode, Mode::Savedefconfig);
+        assert_eq!(Mode::Rand(7), Mode::Randconfig.with_seed(7));
+    }
 
     #[test]
     fn glibc_random_matches_known_sequence() {

@@ -365,7 +365,7 @@ fn warning_if_warns_and_parsing_goes_on() {
         let (mut db, warnings) = parse_ok(files, d);
         assert_eq!(warnings, vec![Diag::at("Kconfig", 4, "careful")], "{d:?}");
         let out = db
-            .run_mode(Mode::AllNo, None, None, &RunOptions::default())
+            .run_mode(Mode::Allnoconfig, None, None, &RunOptions::default())
             .unwrap();
         assert!(out.output.ends_with("# CONFIG_A is not set\nCONFIG_B=y\n"));
     }
@@ -460,7 +460,7 @@ fn select_into_a_choice_dependent_is_not_a_cycle() {
         for d in BOTH {
             let (mut db, _) = parse_ok(&[("Kconfig", &text)], d);
             let out = db
-                .run_mode(Mode::AllNo, None, None, &RunOptions::default())
+                .run_mode(Mode::Allnoconfig, None, None, &RunOptions::default())
                 .unwrap();
             assert!(out.output.contains("\nCONFIG_A=y\n"), "{verb} {d:?}");
         }
@@ -564,7 +564,7 @@ CONFIG_S=\"q\\\"x\\\\\"
 fn olddefconfig(d: Dialect, kconfig: &str, name: &str, data: &[u8], warn_unknown: bool) -> Outcome {
     let (mut db, _) = parse_ok(&[("Kconfig", kconfig)], d);
     db.run_mode(
-        Mode::OldDefconfig,
+        Mode::Olddefconfig,
         Some(Input { name, data }),
         None,
         &RunOptions {
@@ -704,7 +704,7 @@ fn allconfig_warnings_name_the_allconfig_file() {
             data: b"garbage\nCONFIG_A=y\nCONFIG_I=x\n",
         };
         let out = db
-            .run_mode(Mode::AllNo, None, Some(all), &RunOptions::default())
+            .run_mode(Mode::Allnoconfig, None, Some(all), &RunOptions::default())
             .unwrap();
         let printed: Vec<String> = out.warnings.iter().map(Diag::conf_warning).collect();
         assert_eq!(
@@ -805,7 +805,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
             // test thread's small stack.
             let ok = deep(open, close, 128 / open.len());
             let (mut db, _) = parse_ok(&[("Kconfig", &ok)], d);
-            db.run_mode(Mode::AllYes, None, None, &RunOptions::default())
+            db.run_mode(Mode::Allyesconfig, None, None, &RunOptions::default())
                 .unwrap();
             for n in [129, 20_000] {
                 let text = deep(open, close, n);

@@ -8,70 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::tree::{self, KernelTree};
 
 /// A `ktailor kconfig` mode, which is also a make target of the kernel.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Allnoconfig,
-    Allyesconfig,
-    Allmodconfig,
-    Alldefconfig,
-    Olddefconfig,
-    Defconfig,
-    Savedefconfig,
-    Tinyconfig,
-    Randconfig,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 9] = [
-        Mode::Allnoconfig,
-        Mode::Allyesconfig,
-        Mode::Allmodconfig,
-        Mode::Alldefconfig,
-        Mode::Olddefconfig,
-        Mode::Defconfig,
-        Mode::Savedefconfig,
-        Mode::Tinyconfig,
-        Mode::Randconfig,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Allnoconfig => "allnoconfig",
-            Mode::Allyesconfig => "allyesconfig",
-            Mode::Allmodconfig => "allmodconfig",
-            Mode::Alldefconfig => "alldefconfig",
-            Mode::Olddefconfig => "olddefconfig",
-            Mode::Defconfig => "defconfig",
-            Mode::Savedefconfig => "savedefconfig",
-            Mode::Tinyconfig => "tinyconfig",
-            Mode::Randconfig => "randconfig",
-        }
-    }
-
-    /// Modes that start from an existing .config.
-    pub fn takes_input(self) -> bool {
-        matches!(self, Mode::Olddefconfig | Mode::Savedefconfig)
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// Reports, oracle cache keys and `--mode` use its make-target names
+/// (`allnoconfig`, ...).
+pub use kconfig::Mode;
 
 /// Which set of cases to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -2,67 +2,20 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-/// Environment variables that would change what the kernel's Makefile or
-/// conf do behind the harness's back (an inherited KCONFIG_ALLCONFIG, a
-/// CROSS_COMPILE, a parent make's jobserver...). Both sides run with them
-/// removed so that they see the same world.
-fn is_leaky_var(name: &str) -> bool {
-    const EXACT: &[&str] = &[
-        "ARCH",
-        "SUBARCH",
-        "SRCARCH",
-        "CROSS_COMPILE",
-        "CC",
-        "LD",
-        "AR",
-        "NM",
-        "OBJCOPY",
-        "OBJDUMP",
-        "STRIP",
-        "HOSTCC",
-        "HOSTCXX",
-        "HOSTLD",
-        "LLVM",
-        "LLVM_IAS",
-        "O",
-        "V",
-        "W",
-        "C",
-        "M",
-        "Q",
-        "CONFIG_",
-        "MAKEFLAGS",
-        "MFLAGS",
-        "MAKELEVEL",
-        "MAKEFILES",
-        "MAKEOVERRIDES",
-        "GNUMAKEFLAGS",
-        "SRCTREE",
-        "srctree",
-        "objtree",
-        "PYTHON3",
-        "PERL",
-        "RUSTC",
-    ];
-    EXACT.contains(&name) || name.starts_with("KCONFIG_") || name.starts_with("KBUILD_")
-}
-
-/// Clears inherited variables that could skew either side, and pins the
-/// locale so the compiler version text embedded in .config is stable.
+/// Clears inherited variables that would change what the kernel's
+/// Makefile or conf do behind the harness's back (an inherited
+/// KCONFIG_ALLCONFIG, a CROSS_COMPILE, a parent make's jobserver...), and
+/// pins the locale so the compiler version text embedded in .config is
+/// stable. Both sides run with it, so that they see the same world: it is
+/// [`ksys::make_env::clean`], the environment every ktailor `make` gets.
 pub fn sanitize_env(cmd: &mut Command) {
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_none_or(is_leaky_var) {
-            cmd.env_remove(&name);
-        }
-    }
-    cmd.env("LC_ALL", "C");
+    ksys::make_env::clean(cmd);
 }
 
 /// How a child process ended.
@@ -124,33 +77,18 @@ pub fn run(mut cmd: Command, log_dir: &Path, timeout: Duration) -> Result<Outcom
     let err_path = log_dir.join("stderr");
     let out = File::create(&out_path).with_context(|| format!("{}", out_path.display()))?;
     let err = File::create(&err_path).with_context(|| format!("{}", err_path.display()))?;
-    cmd.stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
+    // Its own process group, killed as a whole (make leaves grandchildren)
+    // on timeout, on any early return and if we die.
+    let mut child = ksys::spawn_group(&mut cmd, &ksys::GroupOptions::default())
         .with_context(|| format!("cannot start {}", cmd.get_program().to_string_lossy()))?;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if start.elapsed() >= timeout {
-            timed_out = true;
-            // The child leads its own group (process_group(0) above), so this
-            // reaches make's children too. Never for pid 1, where kill(-1)
-            // semantics would signal every process.
-            let pid = rustix::process::Pid::from_child(&child);
-            if !pid.is_init() {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
+    let (status, timed_out) = match child.wait_timeout(timeout)? {
+        Some(status) => (Some(status), false),
+        None => {
             let _ = child.kill();
-            let _ = child.wait();
-            break None;
+            (None, true)
         }
-        std::thread::sleep(Duration::from_millis(15));
     };
     Ok(Outcome {
         code: status.and_then(|s| s.code()),
@@ -218,10 +156,11 @@ mod tests {
 
     #[test]
     fn leaky_vars() {
-        assert!(is_leaky_var("KCONFIG_ALLCONFIG"));
-        assert!(is_leaky_var("KBUILD_OUTPUT"));
-        assert!(is_leaky_var("MAKEFLAGS"));
-        assert!(!is_leaky_var("PATH"));
-        assert!(!is_leaky_var("HOME"));
+        use ksys::make_env::is_build_var;
+        assert!(is_build_var("KCONFIG_ALLCONFIG"));
+        assert!(is_build_var("KBUILD_OUTPUT"));
+        assert!(is_build_var("MAKEFLAGS"));
+        assert!(!is_build_var("PATH"));
+        assert!(!is_build_var("HOME"));
     }
 }

@@ -2,7 +2,7 @@
 //! with its outputs cached on disk.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -148,11 +148,8 @@ impl Oracle {
     /// ever exists next to a complete output, even if two processes race.
     fn store(&self, key: &str, r: &mut OracleResult, output: Option<&[u8]>) -> Result<()> {
         let write = |name: String, bytes: &[u8]| -> Result<PathBuf> {
-            use std::io::Write;
             let path = self.cache_dir.join(name);
-            let mut tmp = tempfile::NamedTempFile::new_in(&self.cache_dir)?;
-            tmp.write_all(bytes)?;
-            tmp.persist(&path)
+            ksys::write_atomic(&path, bytes)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             Ok(path)
         };
@@ -397,7 +394,7 @@ fn arch_makefile_has_rule(tree: &KernelTree, arch: &str, target: &str) -> bool {
 /// while conf stays built between cases and between runs.
 #[derive(Default)]
 pub struct ObjdirPool {
-    held: HashMap<(usize, String), (PathBuf, File)>,
+    held: HashMap<(usize, String), (PathBuf, ksys::FileLock)>,
 }
 
 /// More than any sensible --jobs times concurrent runs.
@@ -423,21 +420,15 @@ impl ObjdirPool {
         );
         let dir = base.join(tag).join(arch);
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for slot in 0..MAX_SLOTS {
-            let lock_path = dir.join(format!("w{slot}.lock"));
-            let lock = File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
-                .with_context(|| format!("cannot open {}", lock_path.display()))?;
-            if lock.try_lock().is_ok() {
-                let objdir = dir.join(format!("w{slot}"));
-                fs::create_dir_all(&objdir)?;
-                self.held
-                    .insert((tree_idx, arch.to_string()), (objdir.clone(), lock));
-                return Ok(objdir);
-            }
+        let slots = (0..MAX_SLOTS).map(|slot| dir.join(format!("w{slot}.lock")));
+        if let Some((slot, lock)) = ksys::FileLock::first_free(slots, ksys::LockMode::Exclusive)
+            .with_context(|| format!("cannot lock an objdir slot in {}", dir.display()))?
+        {
+            let objdir = dir.join(format!("w{slot}"));
+            fs::create_dir_all(&objdir)?;
+            self.held
+                .insert((tree_idx, arch.to_string()), (objdir.clone(), lock));
+            return Ok(objdir);
         }
         anyhow::bail!(
             "all {MAX_SLOTS} objdir slots under {} are locked",

@@ -18,10 +18,11 @@
 //! and its unpacked modules (hundreds of megabytes) are removed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use ksrc::apt;
 use serde::{Deserialize, Serialize};
 
 /// Written last into a provisioned directory.
@@ -116,65 +117,34 @@ pub fn provision(tree: &ksrc::KernelTree, arch: &str, cache_root: &Path) -> Resu
         return Ok(k);
     }
     let debarch = debian_arch(arch)?;
-    let (package, version) = find_package(&tree.kernelversion, debarch)?;
+    let image = find_package(&tree.kernelversion, debarch)?;
     let parent = dir
         .parent()
         .context("cache directory has no parent")?
         .to_path_buf();
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let work = tempfile::Builder::new()
-        .prefix(".debian-fetch-")
-        .tempdir_in(&parent)
-        .with_context(|| {
-            format!(
-                "cannot create a temporary directory in {}",
-                parent.display()
-            )
-        })?;
+    let work = apt::staging_dir(&parent, ".debian-fetch-")?;
 
-    let dbg_package = match package.strip_suffix("-unsigned") {
-        Some(p) => format!("{p}-dbg"),
-        None => bail!("{package} is not an -unsigned image package"),
+    let dbg = apt::PackageVersion {
+        package: match image.package.strip_suffix("-unsigned") {
+            Some(p) => format!("{p}-dbg"),
+            None => bail!("{} is not an -unsigned image package", image.package),
+        },
+        version: image.version.clone(),
     };
     let t = Instant::now();
-    run(
-        Command::new("apt-get")
-            .arg("download")
-            .arg(format!("{package}={version}"))
-            .arg(format!("{dbg_package}={version}"))
-            .current_dir(work.path()),
-        &format!("apt-get download {package}={version} {dbg_package}={version}"),
-        "check the network and run `apt-get update` (scripts/setup does)",
-    )?;
+    let debs = apt::download(work.path(), &[image.clone(), dbg.clone()])?;
     let download_ms = t.elapsed().as_millis() as u64;
-    let deb_of = |name: &str| -> Result<PathBuf> {
-        let prefix = format!("{name}_");
-        std::fs::read_dir(work.path())
-            .with_context(|| format!("cannot list {}", work.path().display()))?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.extension().is_some_and(|e| e == "deb")
-                    && p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-            })
-            .with_context(|| format!("apt-get download {name} produced no .deb"))
-    };
-    let (deb, dbg_deb) = (deb_of(&package)?, deb_of(&dbg_package)?);
-    let deb_bytes = [&deb, &dbg_deb]
+    let (deb, dbg_deb) = (&debs[0], &debs[1]);
+    let deb_bytes = debs
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum();
 
     let t = Instant::now();
     let root = work.path().join("root");
-    run(
-        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root),
-        &format!("dpkg-deb -x {}", deb.display()),
-        "dpkg-deb comes with dpkg; is this a Debian system?",
-    )?;
-    let _ = std::fs::remove_file(&deb);
+    apt::unpack(deb, &root)?;
+    let _ = std::fs::remove_file(deb);
+    let package = image.package;
     // Merged-/usr packages put modules in usr/lib/modules; depmod -b takes
     // the directory holding lib/modules.
     let (base, modules_rel) = ["", "usr"]
@@ -184,16 +154,16 @@ pub fn provision(tree: &ksrc::KernelTree, arch: &str, cache_root: &Path) -> Resu
         .with_context(|| format!("{package} has no lib/modules directory"))?;
     let release = single_entry(&base.join("lib/modules"))
         .with_context(|| format!("{package}: which kernel release is in lib/modules?"))?;
-    extract_member(
-        &dbg_deb,
+    apt::extract_member(
+        dbg_deb,
         &format!("./usr/lib/debug/boot/System.map-{release}"),
         &root,
     )?;
-    let _ = std::fs::remove_file(&dbg_deb);
+    let _ = std::fs::remove_file(dbg_deb);
     let extract_ms = t.elapsed().as_millis() as u64;
 
     let t = Instant::now();
-    run(
+    apt::run(
         Command::new(find_depmod()?)
             .arg("-b")
             .arg(&base)
@@ -216,8 +186,8 @@ pub fn provision(tree: &ksrc::KernelTree, arch: &str, cache_root: &Path) -> Resu
     }
     let provenance = Provenance {
         package,
-        dbg_package,
-        version,
+        dbg_package: dbg.package,
+        version: image.version,
         release,
         deb_bytes,
         download_ms,
@@ -228,23 +198,16 @@ pub fn provision(tree: &ksrc::KernelTree, arch: &str, cache_root: &Path) -> Resu
         stage.join(PROVENANCE),
         serde_json::to_vec_pretty(&provenance)?,
     )?;
-    // An interrupted earlier attempt left a directory without provenance.
-    if dir.exists() && load(&dir).is_none() {
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("cannot remove the incomplete {}", dir.display()))?;
+    // An interrupted earlier attempt left a directory without provenance;
+    // someone without the lock may have finished first: use their copy.
+    match apt::publish(&stage, &dir, |d| load(d).is_some())? {
+        apt::Published::Ours => Ok(DebianKernel {
+            dir,
+            provenance,
+            fetched: true,
+        }),
+        apt::Published::Theirs => load(&dir).with_context(|| format!("cannot read {}", dir.display())),
     }
-    if let Err(e) = std::fs::rename(&stage, &dir) {
-        // Someone without the lock finished first: use their copy.
-        if let Some(k) = load(&dir) {
-            return Ok(k);
-        }
-        return Err(e).with_context(|| format!("cannot create {}", dir.display()));
-    }
-    Ok(DebianKernel {
-        dir,
-        provenance,
-        fetched: true,
-    })
 }
 
 /// A completely provisioned directory.
@@ -257,41 +220,6 @@ fn load(dir: &Path) -> Option<DebianKernel> {
             provenance: p,
             fetched: false,
         })
-}
-
-/// Reads one member out of a package's data archive, stopping as soon as
-/// it has been read (`tar --occurrence=1`), so a member near the start of a
-/// large package costs little.
-fn extract_member(deb: &Path, member: &str, into: &Path) -> Result<()> {
-    std::fs::create_dir_all(into).with_context(|| format!("cannot create {}", into.display()))?;
-    let what = format!("{member} from {}", deb.display());
-    let mut dpkg = Command::new("dpkg-deb")
-        .arg("--fsys-tarfile")
-        .arg(deb)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot run dpkg-deb to read {what}"))?;
-    let stdout = dpkg.stdout.take().context("dpkg-deb has no stdout")?;
-    let tar = Command::new("tar")
-        .args(["-x", "--occurrence=1", "-C"])
-        .arg(into)
-        .arg(member)
-        .stdin(stdout)
-        .output();
-    // tar stops reading early, so dpkg-deb dies of a broken pipe: its
-    // status says nothing; the extracted file does.
-    let _ = dpkg.kill();
-    let _ = dpkg.wait();
-    let tar = tar.with_context(|| format!("cannot run tar to read {what}"))?;
-    let file = into.join(member);
-    if !tar.status.success() || !file.is_file() {
-        bail!(
-            "cannot extract {what}: {}",
-            String::from_utf8_lossy(&tar.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 fn single_entry(dir: &Path) -> Result<String> {
@@ -320,80 +248,29 @@ fn find_depmod() -> Result<PathBuf> {
         .context("depmod not found; it comes with kmod: apt-get install -y kmod")
 }
 
-fn run(cmd: &mut Command, what: &str, advice: &str) -> Result<()> {
-    let out = cmd
-        .output()
-        .map_err(|e| anyhow::anyhow!("cannot run {what}: {e}; {advice}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(10).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        bail!(
-            "{what} failed ({}):\n{}\n{advice}",
-            out.status,
-            tail.join("\n")
-        );
-    }
-    Ok(())
-}
-
-fn capture(cmd: &mut Command) -> Option<String> {
-    let out = cmd.output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The upstream part of a Debian version: `1:6.12.117-1~deb12u1` →
-/// `6.12.117`.
-fn upstream(version: &str) -> &str {
-    let v = version.split_once(':').map_or(version, |(_, v)| v);
-    v.rsplit_once('-').map_or(v, |(u, _)| u)
-}
-
 /// The unsigned image package built from the tree's source version.
-fn find_package(kernelversion: &str, debarch: &str) -> Result<(String, String)> {
+fn find_package(kernelversion: &str, debarch: &str) -> Result<apt::PackageVersion> {
     let series: Vec<&str> = kernelversion.splitn(3, '.').take(2).collect();
     let series = series.join(".");
-    let source_version = capture(
-        Command::new("dpkg-query")
-            .args(["-W", "-f=${Version}"])
-            .arg(format!("linux-source-{series}")),
-    )
-    .filter(|v| upstream(v) == kernelversion);
+    let source_version = apt::installed_version(&format!("linux-source-{series}"))
+        .filter(|v| apt::upstream(v) == kernelversion);
     // Flavour-less images only: `6.12.117+deb12-amd64`, `6.1.0-28-amd64`,
     // not `...-cloud-amd64` or `...-rt-amd64`.
     let pattern = format!(r"^linux-image-[0-9][0-9.]*[-+][0-9a-z.]*-{debarch}-unsigned$");
-    let names = capture(Command::new("apt-cache").args(["search", "--names-only", &pattern]))
-        .context("apt-cache search failed; is this a Debian system with apt?")?;
-    let names: Vec<&str> = names
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let names = apt::search_names(&pattern)?;
     if names.is_empty() {
         bail!(
             "apt knows no linux-image-*-{debarch}-unsigned package; run `apt-get update` \
              (scripts/setup does) on a Debian system whose sources carry Linux {series}"
         );
     }
-    let records = capture(Command::new("apt-cache").arg("show").args(&names))
-        .context("apt-cache show failed")?;
-    let mut found: Vec<(String, String)> = Vec::new();
-    for rec in records.split("\n\n") {
-        let field = |k: &str| {
-            rec.lines()
-                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
-        };
-        if let (Some(p), Some(v)) = (field("Package:"), field("Version:")) {
-            let wanted = match &source_version {
-                Some(sv) => &v == sv,
-                None => upstream(&v) == kernelversion,
-            };
-            if wanted && !found.contains(&(p.clone(), v.clone())) {
-                found.push((p, v));
-            }
-        }
-    }
+    let mut found: Vec<apt::PackageVersion> = apt::madison(&names)?
+        .into_iter()
+        .filter(|pv| match &source_version {
+            Some(sv) => &pv.version == sv,
+            None => apt::upstream(&pv.version) == kernelversion,
+        })
+        .collect();
     found.sort();
     match found.pop() {
         Some(pv) => Ok(pv),
@@ -409,13 +286,6 @@ fn find_package(kernelversion: &str, debarch: &str) -> Result<(String, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn upstream_versions() {
-        assert_eq!(upstream("6.12.117-1~deb12u1"), "6.12.117");
-        assert_eq!(upstream("1:6.1.192-2"), "6.1.192");
-        assert_eq!(upstream("6.1"), "6.1");
-    }
 
     #[test]
     fn other_architectures_are_a_clear_error() {

@@ -49,14 +49,33 @@ pub struct Rule {
     /// `option:NAME`, `file:PATH`; `{capture}` is substituted.
     #[serde(default)]
     pub lookups: Vec<String>,
-    /// A named handler in code, for answers that need judgement.
-    pub handler: Option<String>,
+    /// A named handler in code, for answers that need judgement; a name
+    /// that is not one is refused when the rules load.
+    pub handler: Option<Handler>,
     #[serde(default = "default_score")]
     pub score: u32,
     pub why: String,
     /// Where in the kernel the behaviour comes from: `path` or
     /// `path:text to find`, reported as file:line.
     pub source: Option<String>,
+}
+
+/// The answers that need judgement, in code (`handler = "..."`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Handler {
+    /// `Failed to execute /init (error -2)`: a `#!` script without
+    /// BINFMT_SCRIPT, or a file, interpreter or ELF loader missing from the
+    /// image, told apart with `--init` and `--config`.
+    InitEnoent,
+    /// Error -8: no binary format accepts init (BINFMT_ELF, 64BIT,
+    /// IA32_EMULATION, BINFMT_SCRIPT, judged with `--init` and `--config`).
+    InitEnoexec,
+    /// No working init found at all.
+    NoInit,
+    /// The root device cannot be mounted: `root=` missing, or the disk or
+    /// file system driver.
+    RootDevice,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -312,6 +331,23 @@ mod tests {
         assert!(p.matches("can't lock: Permission denied").is_none());
         assert!(Pattern::compile("{a}{b}").is_err());
         assert!(Pattern::compile("{a").is_err());
+    }
+
+    #[test]
+    fn an_unknown_handler_is_refused_when_the_rules_load() {
+        let rule = |handler: &str| {
+            format!(
+                "[[rule]]\nid = \"exec\"\npatterns = [\"Failed to execute {{init}}\"]\n\
+                 handler = \"{handler}\"\nwhy = \"w\"\n"
+            )
+        };
+        let s = Symptoms::parse(&rule("init-enoent"), "mine.toml").unwrap();
+        assert_eq!(s.rule[0].handler, Some(Handler::InitEnoent));
+        let e = Symptoms::parse(&rule("init-enoentt"), "mine.toml").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("init-enoentt"), "the error names the handler: {msg}");
+        assert!(msg.contains("mine.toml"), "and the file: {msg}");
+        assert!(msg.contains("root-device"), "and lists the handlers there are: {msg}");
     }
 
     #[test]

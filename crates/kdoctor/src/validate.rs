@@ -549,7 +549,7 @@ pub struct Recall {
 }
 
 /// PCI recall against a distribution's modules.alias: the fraction of
-/// alias entries (module, IDs) for which [`crate::pci_lookup`] on those
+/// alias entries (module, IDs) for which [`crate::diagnose::pci_lookup`] on those
 /// IDs returns that module's driver with an option. Wildcard IDs are
 /// queried with a value no table names, so only an equally wild entry
 /// answers.
@@ -569,7 +569,7 @@ pub fn pci_recall(idx: &Index, aliases: &[PciAlias]) -> Recall {
             (None, None) => None,
             (sv, sd) => Some((sv.unwrap_or(ODD), sd.unwrap_or(ODD))),
         };
-        let guards = crate::pci_lookup_sub(
+        let guards = crate::diagnose::pci_lookup_sub(
             idx,
             a.vendor.unwrap_or(ODD),
             a.device.unwrap_or(ODD),

@@ -66,6 +66,7 @@ fn second_run_loads_the_cache_and_bad_caches_are_rebuilt() {
 }
 
 #[test]
+#[ignore = "real tier: needs a kernel tree (scripts/test runs it)"]
 fn real_tree_index_statistics() {
     let k = common::kernel();
     let cache = ksrc::cache_root();

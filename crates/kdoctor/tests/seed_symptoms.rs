@@ -28,6 +28,7 @@ struct Case {
 }
 
 #[test]
+#[ignore = "real tier: needs a kernel tree (scripts/test runs it)"]
 fn seed_symptoms_map_to_the_seeds_options() {
     let k = common::kernel();
     let fx: Fixture = toml::from_str(include_str!("fixtures/seed_symptoms.toml")).unwrap();
@@ -117,6 +118,7 @@ fn seed_symptoms_map_to_the_seeds_options() {
 }
 
 #[test]
+#[ignore = "real tier: needs a kernel tree (scripts/test runs it)"]
 fn whole_seed_log_at_once() {
     // All console lines of the post in one log, as a user would paste it.
     let k = common::kernel();

@@ -274,15 +274,15 @@ pub fn build(spec: &ImageSpec, progress: &dyn Fn(&str)) -> Result<ImageReport, I
         .arg(&tmp)
         .arg((layout.root_bytes / 4096).to_string()))?;
 
-    let f = std::fs::File::open(&tmp).map_err(io(format!("cannot open {}", tmp.display())))?;
-    f.sync_all()
-        .map_err(io(format!("cannot sync {}", tmp.display())))?;
     let allocated_bytes = {
         use std::os::unix::fs::MetadataExt;
-        f.metadata().map(|m| m.blocks() * 512).unwrap_or(0)
+        std::fs::metadata(&tmp)
+            .map(|m| m.blocks() * 512)
+            .unwrap_or(0)
     };
-    drop(f);
-    std::fs::rename(&tmp, &spec.output).map_err(io(format!(
+    // Synced, renamed over the output, directory synced: the work
+    // directory is beside the output, so on the same file system.
+    ksys::fs::publish_file(&tmp, &spec.output).map_err(io(format!(
         "cannot move the image to {}",
         spec.output.display()
     )))?;
@@ -327,23 +327,9 @@ fn remove_stale_work_dirs(dir: &Path) {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory,
 /// synced and renamed, so readers see the old file or the new, never a
-/// half-written one.
+/// half-written one ([`ksys::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut t = tempfile::NamedTempFile::new_in(dir)
-        .map_err(io(format!("cannot create a file in {}", dir.display())))?;
-    t.write_all(bytes)
-        .and_then(|_| t.as_file().sync_all())
-        .map_err(io(format!("cannot write {}", path.display())))?;
-    t.persist(path)
-        .map_err(|e| ImageError::Io {
-            what: format!("cannot write {}", path.display()),
-            source: e.error,
-        })
-        .map(|_| ())
+    ksys::write_atomic(path, bytes).map_err(io(format!("cannot write {}", path.display())))
 }
 
 /// The manifest `ktailor image` writes next to an image
@@ -397,10 +383,16 @@ impl Manifest {
 /// the same disk).
 pub fn extract_kernel(image: &Path, out: &Path) -> Result<(), ImageError> {
     let esp = format!("{}@@{}", image.display(), layout::MIB);
+    // Through a temporary file: a run booting `out` while another run
+    // extracts it must not read half a kernel.
+    let tmp = ksys::AtomicFile::new(out)
+        .map_err(io(format!("cannot create a file beside {}", out.display())))?;
     run(Command::new("mcopy")
         .env("MTOOLS_SKIP_CHECK", "1")
         .args(["-o", "-i", &esp, "::/EFI/BOOT/BOOTX64.EFI"])
-        .arg(out))
+        .arg(tmp.path()))?;
+    tmp.commit()
+        .map_err(io(format!("cannot write {}", out.display())))
 }
 
 fn describe(cmd: &Command) -> String {

@@ -208,7 +208,8 @@ pub fn build_uki(
                 })
         })
         .collect::<Result<_, _>>()?;
-    std::fs::rename(&tmp, out).map_err(io(format!("cannot write {}", out.display())))?;
+    // The work directory is beside `out`: synced, renamed, directory synced.
+    ksys::fs::publish_file(&tmp, out).map_err(io(format!("cannot write {}", out.display())))?;
     let bytes = std::fs::metadata(out)
         .map_err(io(format!("cannot read {}", out.display())))?
         .len();

@@ -39,11 +39,34 @@ fn main() {
         ),
         ("relay_fails_without_server", relay_fails_without_server),
     ];
+    // Speak enough of libtest's command line and output for `cargo test
+    // -- --list` (the test counts in docs/CI.md) and for scripts/test's
+    // tally: every test here is the fast tier, so `--ignored` runs none
+    // and `--include-ignored` changes nothing.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    if has("--list") {
+        if !has("--ignored") {
+            for (name, _) in &tests {
+                println!("{name}: test");
+            }
+        }
+        return;
+    }
+    let tests: Vec<_> = if has("--ignored") {
+        vec![]
+    } else {
+        tests.to_vec()
+    };
     println!("running {} tests", tests.len());
-    for (name, test) in tests {
+    for (name, test) in &tests {
         test();
         println!("test {name} ... ok");
     }
+    println!(
+        "\ntest result: ok. {} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
+        tests.len()
+    );
 }
 
 fn spawn_relay(addr: SocketAddr) -> Child {

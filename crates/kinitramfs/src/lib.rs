@@ -61,8 +61,8 @@ impl Compression {
 /// uncompressed cpio unpacks with BLK_DEV_INITRD alone, whatever other
 /// `RD_*` decompressors are or are not built in, so it is the safe fallback.
 pub fn compression_for(config_text: &str) -> Compression {
-    let gzip = config_text.lines().any(|l| l.trim() == "CONFIG_RD_GZIP=y");
-    if gzip {
+    let config = kconfig::dotconfig::parse(".config", config_text);
+    if config.tri("RD_GZIP") == kconfig::Tri::Y {
         Compression::Gzip
     } else {
         Compression::None
@@ -286,8 +286,13 @@ mod tests {
             Compression::None
         );
         assert_eq!(compression_for("CONFIG_RD_GZIP=m\n"), Compression::None);
+        // conf does not read a line with leading blanks, so neither do we.
         assert_eq!(
-            compression_for("  CONFIG_RD_GZIP=y  \r\n"),
+            compression_for("  CONFIG_RD_GZIP=y\r\n"),
+            Compression::None
+        );
+        assert_eq!(
+            compression_for("CONFIG_RD_GZIP=y\r\n"),
             Compression::Gzip
         );
         assert_eq!(compression_for(""), Compression::None);

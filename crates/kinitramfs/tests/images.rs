@@ -1,6 +1,11 @@
 //! The three images: structure (through our reader and GNU cpio), the
 //! embedded probe binary, and — as root — each image's /init actually run
 //! as PID 1 of fresh namespaces in a chroot of the unpacked image.
+//!
+//! The tests that need root, GNU cpio or busybox-static (what
+//! scripts/setup installs) are the real tier: `#[ignore]`d, run by
+//! `scripts/test` with `--include-ignored`, and failing, not skipping,
+//! when what they need is missing.
 
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
@@ -12,31 +17,12 @@ use kinitramfs::{
     busybox_initramfs, busybox_initramfs_from, elf, find_busybox, hello_initramfs, probe_initramfs,
     BusyboxError, PROBE,
 };
+use ktestkit::{can_unshare, have};
 
 fn entry<'a>(es: &'a [Entry], name: &str) -> &'a Entry {
     let hits: Vec<&Entry> = es.iter().filter(|e| e.name == name).collect();
     assert_eq!(hits.len(), 1, "{name} exactly once");
     hits[0]
-}
-
-fn has_tool(t: &str) -> bool {
-    Command::new(t)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn can_unshare() -> bool {
-    is_root()
-        && Command::new("unshare")
-            .args(["--pid", "--fork", "--mount", "--net", "true"])
-            .status()
-            .is_ok_and(|s| s.success())
 }
 
 fn write_exe(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
@@ -71,7 +57,7 @@ fn probe_binary_is_static_and_runs() {
     );
     let dir = tempfile::tempdir().unwrap();
     let exe = write_exe(dir.path(), "ktailor-probe", PROBE);
-    if has_tool("file") {
+    if have("file") {
         let out = Command::new("file").arg(&exe).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("statically linked"), "{text}");
@@ -131,15 +117,16 @@ fn hello_image_runs_on_the_host() {
     let out = Command::new(&exe).output().unwrap();
     assert_eq!(out.stdout, b"hello world\n");
     assert_eq!(out.status.code(), Some(0));
-    if has_tool("file") {
+    if have("file") {
         let out = Command::new("file").arg(&exe).output().unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("statically linked"));
     }
 }
 
 #[test]
+#[ignore = "real tier: needs GNU cpio (scripts/test runs it)"]
 fn gnu_cpio_reads_the_images() {
-    if !has_tool("cpio") {
+    if !have("cpio") {
         panic!("this test needs a cpio(1): run it as root after scripts/setup");
     }
     for img in [probe_initramfs(&[]), hello_initramfs(&[])] {
@@ -184,6 +171,7 @@ fn cpio_list(img: &[u8]) -> String {
 }
 
 #[test]
+#[ignore = "real tier: needs busybox-static (scripts/test runs it)"]
 fn busybox_image_layout() {
     let bb = match find_busybox() {
         Ok(p) => p,
@@ -261,8 +249,8 @@ fn busybox_errors_are_clear() {
 /// mount, network, UTS and IPC namespaces, chrooted into it. The shell
 /// checks `$$` is 1 before exec'ing /init, so an init that reboots can only
 /// ever end that PID namespace.
-fn run_as_pid1(img: &[u8], env: &[(&str, &str)]) -> Option<Output> {
-    if !can_unshare() || !has_tool("cpio") {
+fn run_as_pid1(img: &[u8], env: &[(&str, &str)]) -> Output {
+    if !can_unshare() || !have("cpio") {
         panic!("this test needs root, unshare(1) with PID namespaces, and cpio(1): run it as root after scripts/setup");
     }
     let dir = tempfile::tempdir().unwrap();
@@ -294,8 +282,7 @@ fn run_as_pid1(img: &[u8], env: &[(&str, &str)]) -> Option<Output> {
         r#"[ "$$" = 1 ] || { echo "not pid 1: refusing"; exit 99; }; exec chroot "$0" /init"#,
         &root,
     ]);
-    let out = cmd.output().unwrap();
-    Some(out)
+    cmd.output().unwrap()
 }
 
 fn killed_by_reboot(out: &Output) -> bool {
@@ -303,22 +290,20 @@ fn killed_by_reboot(out: &Output) -> bool {
 }
 
 #[test]
+#[ignore = "real tier: needs root (scripts/test runs it)"]
 fn hello_image_as_pid1() {
-    let Some(out) = run_as_pid1(&hello_initramfs(&[]), &[]) else {
-        return;
-    };
+    let out = run_as_pid1(&hello_initramfs(&[]), &[]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello world\n");
     assert!(killed_by_reboot(&out), "{:?}", out.status);
 }
 
 #[test]
+#[ignore = "real tier: needs root (scripts/test runs it)"]
 fn probe_image_as_pid1() {
-    let Some(out) = run_as_pid1(
+    let out = run_as_pid1(
         &probe_initramfs(&[]),
         &[("KTTIMEOUT", "1"), ("KTFS", "proc,sysfs")],
-    ) else {
-        return;
-    };
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(killed_by_reboot(&out), "{:?}\n{stdout}", out.status);
     for probe in [
@@ -339,17 +324,16 @@ fn probe_image_as_pid1() {
 }
 
 #[test]
+#[ignore = "real tier: needs root and busybox-static (scripts/test runs it)"]
 fn busybox_image_as_pid1() {
     if find_busybox().is_err() {
         panic!("this test needs busybox-static: run it as root after scripts/setup");
     }
     let img = busybox_initramfs(&[]).unwrap();
-    let Some(out) = run_as_pid1(
+    let out = run_as_pid1(
         &img,
         &[("KTPROBES", "console,procfs,sysfs,devtmpfs,script,elf64")],
-    ) else {
-        return;
-    };
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(killed_by_reboot(&out), "{:?}\n{stdout}", out.status);
     assert!(stdout.contains("ktailor busybox init: Linux"), "{stdout}");

@@ -23,6 +23,7 @@ pub mod mounts;
 pub mod net;
 pub mod output;
 pub mod probes;
+pub mod protocol;
 pub mod sys;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,13 +1,4 @@
-//! The console protocol.
-//!
-//! Every line the host parses carries a fixed prefix so that it can be
-//! picked out of kernel messages interleaved on the same serial console:
-//!
-//! ```text
-//! KTAILOR-PROBE {"probe":"epoll","status":"pass","detail":"epoll_create1 returned fd 3"}
-//! KTAILOR-PROBE-LISTENING {"port":22}
-//! KTAILOR-PROBE-DONE {"pass":30,"fail":2,"skip":6}
-//! ```
+//! Writing the console protocol (its lines are `crate::protocol`'s).
 //!
 //! Lines go straight to file descriptor 1 with one `write(2)` each (no
 //! buffering that a reboot could lose), and when that is a terminal the
@@ -16,32 +7,9 @@
 //! kernel message can land in the middle of a probe line, and a reboot right
 //! after the last line can cut it off.
 
-use crate::json;
+pub use crate::protocol::Status;
+use crate::protocol::{Done, ProbeLine};
 use crate::sys::{errno_name, SysError};
-
-/// The prefix of a probe result line.
-pub const PREFIX: &str = "KTAILOR-PROBE";
-/// The prefix of the line announcing the TCP listener.
-pub const LISTENING_PREFIX: &str = "KTAILOR-PROBE-LISTENING";
-/// The prefix of the final summary line.
-pub const DONE_PREFIX: &str = "KTAILOR-PROBE-DONE";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Pass,
-    Fail,
-    Skip,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-            Status::Skip => "skip",
-        }
-    }
-}
 
 /// What one probe found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,49 +65,14 @@ impl From<SysError> for Outcome {
     }
 }
 
-/// The text of one result line (without the newline).
-pub fn probe_line(probe: &str, o: &Outcome) -> String {
-    let mut obj = json::Object::new()
-        .str("probe", probe)
-        .str("status", o.status.as_str())
-        .str("detail", &o.detail);
-    if let Some(e) = o.errno {
-        obj = obj.str("errno", errno_name(e));
+/// The result line of one probe.
+pub fn probe_line(probe: &str, o: &Outcome) -> ProbeLine {
+    ProbeLine {
+        probe: probe.to_string(),
+        status: o.status,
+        detail: o.detail.clone(),
+        errno: o.errno.map(|e| errno_name(e).to_string()),
     }
-    format!("{PREFIX} {}", obj.finish())
-}
-
-pub fn listening_line(port: u16) -> String {
-    format!(
-        "{LISTENING_PREFIX} {}",
-        json::Object::new().int("port", i64::from(port)).finish()
-    )
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub pass: u32,
-    pub fail: u32,
-    pub skip: u32,
-}
-
-impl Counts {
-    pub fn add(&mut self, s: Status) {
-        match s {
-            Status::Pass => self.pass += 1,
-            Status::Fail => self.fail += 1,
-            Status::Skip => self.skip += 1,
-        }
-    }
-}
-
-pub fn done_line(c: Counts) -> String {
-    let obj = json::Object::new()
-        .int("pass", i64::from(c.pass))
-        .int("fail", i64::from(c.fail))
-        .int("skip", i64::from(c.skip))
-        .finish();
-    format!("{DONE_PREFIX} {obj}")
 }
 
 /// Writes `text` and a newline to stdout in one system call, then waits for
@@ -183,17 +116,17 @@ pub fn drain(fd: libc::c_int) {
 /// Collects results and prints each one as it arrives.
 #[derive(Debug, Default)]
 pub struct Reporter {
-    pub counts: Counts,
+    pub counts: Done,
 }
 
 impl Reporter {
     pub fn report(&mut self, probe: &str, o: &Outcome) {
         self.counts.add(o.status);
-        line(&probe_line(probe, o));
+        line(&probe_line(probe, o).to_line());
     }
 
     pub fn done(&self) {
-        line(&done_line(self.counts));
+        line(&self.counts.to_line());
     }
 }
 
@@ -205,26 +138,18 @@ mod tests {
     fn line_formats() {
         let o = Outcome::pass("epoll_create1 returned fd 3");
         assert_eq!(
-            probe_line("epoll", &o),
+            probe_line("epoll", &o).to_line(),
             r#"KTAILOR-PROBE {"probe":"epoll","status":"pass","detail":"epoll_create1 returned fd 3"}"#
         );
         let o = Outcome::from(SysError::new("epoll_create1", libc::ENOSYS));
         assert_eq!(
-            probe_line("epoll", &o),
+            probe_line("epoll", &o).to_line(),
             r#"KTAILOR-PROBE {"probe":"epoll","status":"fail","detail":"epoll_create1: Function not implemented (ENOSYS)","errno":"ENOSYS"}"#
         );
         let o = Outcome::sys(&SysError::new("mount proc", libc::ENODEV), "PROC_FS?");
         assert!(probe_line("procfs", &o)
+            .to_line()
             .contains(r#""detail":"mount proc: No such device (ENODEV) - PROC_FS?""#));
-        assert_eq!(listening_line(22), r#"KTAILOR-PROBE-LISTENING {"port":22}"#);
-        let mut c = Counts::default();
-        c.add(Status::Pass);
-        c.add(Status::Pass);
-        c.add(Status::Skip);
-        assert_eq!(
-            done_line(c),
-            r#"KTAILOR-PROBE-DONE {"pass":2,"fail":0,"skip":1}"#
-        );
     }
 
     #[test]

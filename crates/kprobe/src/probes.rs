@@ -903,7 +903,7 @@ fn tcp_listen(ctx: &Ctx) -> Outcome {
         Ok(l) => l,
         Err(e) => return Outcome::sys(&e, "INET?"),
     };
-    output::line(&output::listening_line(port));
+    output::line(&crate::protocol::listening_line(port));
     match net::accept_line(&listener, ctx.cfg.listen_timeout) {
         Ok((line, peer)) if line == net::HELLO => {
             Outcome::pass(format!("0.0.0.0:{port} got {:?} from {peer}", net::HELLO))

@@ -3,12 +3,17 @@
 //! A host is "not a guest", so the probes that would mount, reconfigure the
 //! network or reboot only report `skip` here; the PID-1 path is exercised
 //! inside fresh PID/mount/network namespaces when the tests run as root.
+//!
+//! Those root tests are the real tier: `#[ignore]`d, run by `scripts/test`
+//! (as root) with `--include-ignored`, failing rather than skipping when
+//! they cannot do their job.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
 use kprobe::config::ALL_PROBES;
+use ktestkit::{can_unshare, have};
 use serde_json::Value;
 
 const EXE: &str = env!("CARGO_BIN_EXE_ktailor-probe");
@@ -124,21 +129,6 @@ fn parse(out: &Output) -> Report {
         done,
         stdout,
     }
-}
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Whether we may create PID and mount namespaces (root outside a
-/// restrictive container).
-fn can_unshare() -> bool {
-    is_root()
-        && Command::new("unshare")
-            .args(["--pid", "--fork", "--mount", "--net", "true"])
-            .status()
-            .is_ok_and(|s| s.success())
 }
 
 #[test]
@@ -257,6 +247,7 @@ fn names_match_data_probes_toml() {
 /// path for real (mounts, lo, the reboot that ends the namespace), with
 /// nothing leaking to the host.
 #[test]
+#[ignore = "real tier: needs root (scripts/test runs it)"]
 fn as_pid1_in_namespaces() {
     if !can_unshare() {
         panic!("this test needs root and unshare(1) with PID namespaces: run it as root after scripts/setup");
@@ -300,6 +291,7 @@ fn as_pid1_in_namespaces() {
 /// fresh PID namespace so that even a wrong decision could only end that
 /// namespace, never the machine running the tests.
 #[test]
+#[ignore = "real tier: needs root (scripts/test runs it)"]
 fn poweroff_is_ignored_outside_a_guest() {
     if !can_unshare() || kprobe::sys::is_initramfs_root("/") {
         panic!("this test needs root, unshare(1), and a host whose / is not an initramfs: run it as root after scripts/setup");
@@ -334,13 +326,6 @@ fn env_keys_are_documented_in_the_library() {
     assert!(missing.is_empty(), "{missing:?}");
 }
 
-fn has_tool(t: &str, arg: &str) -> bool {
-    Command::new(t)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Detaches a loop device however the test ends.
 struct Loop(String);
 
@@ -354,8 +339,9 @@ impl Drop for Loop {
 /// device, as PID 1 in a private mount namespace (the /mnt mount never
 /// reaches the host).
 #[test]
+#[ignore = "real tier: needs root (scripts/test runs it)"]
 fn ext4_mount_on_a_loop_device() {
-    if !can_unshare() || !has_tool("mkfs.ext4", "-V") || !has_tool("losetup", "--version") {
+    if !can_unshare() || !have("mkfs.ext4") || !have("losetup") {
         panic!("this test needs root, unshare(1), mkfs.ext4 and losetup: run it as root after scripts/setup");
     }
     let dir = tempfile::tempdir().unwrap();
@@ -415,6 +401,7 @@ fn ext4_mount_on_a_loop_device() {
 /// connect from a thread that has joined the probe's network namespace and
 /// send the hello line, as QEMU's hostfwd would.
 #[test]
+#[ignore = "real tier: needs root (scripts/test runs it)"]
 fn tcp_listen_end_to_end() {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::os::fd::AsRawFd;

@@ -4,14 +4,14 @@
 //! For a key `K` under `<cache>/rootfs/`:
 //! - `K.tar`, `K.json`: the entry and its [`Manifest`] (final names);
 //! - `K.lock`: flock'ed while a build of `K` runs (never removed);
-//! - `K.tar.partial`, `K.json.partial`, `K.work/`: a build in progress
-//!   (mmdebstrap's output, TMPDIR and hook files). Whoever holds `K.lock`
-//!   may delete them.
+//! - `K.tar.partial`, `K.work/`: a build in progress (mmdebstrap's output,
+//!   TMPDIR and hook files), and `K.json.partial`, the sidecar's temporary
+//!   name in older versions (the sidecar is now written with
+//!   `ksys::write_atomic`). Whoever holds `K.lock` may delete them.
 
-use std::fs::File;
-use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+use ksys::{FileLock, LockMode};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -87,53 +87,28 @@ impl Entry {
         (m.key == self.key && m.bytes == len).then_some(m)
     }
 
-    /// Takes `<key>.lock`, waiting (and saying so) while another process
-    /// holds it.
-    pub fn lock(&self, progress: &dyn Fn(&str)) -> Result<Lock, RootfsError> {
-        let f = open_lock(&self.lock)?;
-        if try_flock(&f).map_err(io_err("lock", &self.lock))? {
-            return Ok(Lock(f));
-        }
-        progress(&format!(
-            "rootfs {}: waiting for another build of it (lock {})",
-            self.key,
-            self.lock.display()
-        ));
-        loop {
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(Lock(f));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(io_err("lock", &self.lock)(e));
-            }
-        }
+    /// Takes `<key>.lock`, waiting (and saying who holds it) while another
+    /// process builds the same key.
+    pub fn lock(&self, progress: &dyn Fn(&str)) -> Result<FileLock, RootfsError> {
+        FileLock::lock_or_wait(&self.lock, LockMode::Exclusive, &|m| {
+            progress(&format!(
+                "rootfs {}: another build of it runs; {m}",
+                self.key
+            ))
+        })
+        .map_err(io_err("lock", &self.lock))
     }
 
     /// Publishes a finished build: the sidecar first, then the tar, each
-    /// written under a temporary name, synced and renamed, so `<key>.tar`
-    /// never names a partial file and always has its sidecar.
+    /// synced and renamed from a temporary name, so `<key>.tar` never names
+    /// a partial file and always has its sidecar.
     pub fn commit(&self, m: &Manifest) -> Result<(), RootfsError> {
-        let json = serde_json::to_vec_pretty(m)
+        let mut json = serde_json::to_vec_pretty(m)
             .map_err(|e| io_err("serialize", &self.json)(std::io::Error::other(e)))?;
-        let mut f =
-            File::create(&self.json_partial).map_err(io_err("create", &self.json_partial))?;
-        f.write_all(&json)
-            .and_then(|()| f.write_all(b"\n"))
-            .and_then(|()| f.sync_all())
-            .map_err(io_err("write", &self.json_partial))?;
-        std::fs::rename(&self.json_partial, &self.json)
-            .map_err(io_err("rename into place", &self.json))?;
-        File::open(&self.partial)
-            .and_then(|f| f.sync_all())
-            .map_err(io_err("sync", &self.partial))?;
-        std::fs::rename(&self.partial, &self.tar)
-            .map_err(io_err("rename into place", &self.tar))?;
-        if let Some(dir) = self.tar.parent() {
-            let _ = File::open(dir).and_then(|d| d.sync_all());
-        }
-        Ok(())
+        json.push(b'\n');
+        ksys::write_atomic(&self.json, &json).map_err(io_err("write", &self.json))?;
+        ksys::fs::publish_file(&self.partial, &self.tar)
+            .map_err(io_err("rename into place", &self.tar))
     }
 
     /// Removes this build's temporaries (the caller holds the lock).
@@ -141,33 +116,6 @@ impl Entry {
         let _ = std::fs::remove_file(&self.partial);
         let _ = std::fs::remove_file(&self.json_partial);
         let _ = remove_work_dir(&self.work);
-    }
-}
-
-/// A held `<key>.lock`; dropping it closes the file and so releases it.
-pub(crate) struct Lock(#[allow(dead_code)] File);
-
-fn open_lock(path: &Path) -> Result<File, RootfsError> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(io_err("open the lock file", path))
-}
-
-/// `Ok(true)`: locked now; `Ok(false)`: someone else holds it.
-fn try_flock(f: &File) -> std::io::Result<bool> {
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(e)
     }
 }
 
@@ -186,13 +134,11 @@ pub(crate) fn sweep(dir: &Path, own_key: &str, progress: &dyn Fn(&str)) {
         let path = e.path();
         let _other_lock; // held while removing another key's leftovers
         if key != own_key {
-            let Ok(f) = open_lock(&dir.join(format!("{key}.lock"))) else {
-                continue;
-            };
-            if !matches!(try_flock(&f), Ok(true)) {
+            let lock = dir.join(format!("{key}.lock"));
+            let Ok(Some(l)) = FileLock::try_lock(&lock, LockMode::Exclusive) else {
                 continue; // a build of that key is running
-            }
-            _other_lock = f;
+            };
+            _other_lock = l;
         }
         let removed = if path.is_dir() {
             remove_work_dir(&path)

@@ -30,7 +30,6 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
@@ -581,6 +580,12 @@ pub fn build_with(
     })
 }
 
+/// How mmdebstrap is stopped: SIGTERM to its group, which it handles by
+/// cleaning up its chroot, with time for that, then SIGKILL.
+fn mmdebstrap_stop() -> ksys::GroupOptions {
+    ksys::GroupOptions::graceful(ksys::Signal::Term, Duration::from_secs(30))
+}
+
 /// Quotes `s` for `sh`.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -654,30 +659,21 @@ fn run_build(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: prctl is async-signal-safe; it only sets this child's
-    // parent-death signal, so mmdebstrap cleans up when we are killed.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|source| RootfsError::Spawn {
-        program: program.to_path_buf(),
-        source,
-    })?;
+    // Its own process group, stopped with SIGTERM (mmdebstrap then unmounts
+    // its chroot's /proc and /sys and removes its temporaries; apt and dpkg
+    // get it too) if we return early or die, SIGKILL after the grace.
+    let mut child =
+        ksys::spawn_group(&mut cmd, &mmdebstrap_stop()).map_err(|source| RootfsError::Spawn {
+            program: program.to_path_buf(),
+            source,
+        })?;
     // stdout and stderr (hooks print to either) merged line by line; the
     // progress callback runs on this thread only.
     let (tx, rx) = mpsc::channel::<String>();
+    let c = child.child_mut();
     let readers: Vec<_> = [
-        child
-            .stdout
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+        c.stdout.take().map(|r| Box::new(r) as Box<dyn Read + Send>),
+        c.stderr.take().map(|r| Box::new(r) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()

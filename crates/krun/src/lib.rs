@@ -105,7 +105,9 @@ pub struct RunSpec {
     pub keep_running: bool,
     /// Longest the whole boot + checks may take.
     pub timeout: Duration,
-    /// Serial log and scratch files go here.
+    /// Serial log and scratch files go here, or in a `run-N` directory in
+    /// it while other runs use it ([`ksys::RunDir`];
+    /// [`RunReport::serial_log`] says where).
     pub workdir: PathBuf,
     pub memory_mb: u32,
     pub cpus: u32,
@@ -250,29 +252,35 @@ pub fn run(spec: &RunSpec, progress: &dyn Fn(&str)) -> Result<RunReport, RunErro
         }
     }
     let manifest = kimage::Manifest::load(&spec.image)?;
-    std::fs::create_dir_all(&spec.workdir)
-        .map_err(io(format!("cannot create {}", spec.workdir.display())))?;
-    let serial_log = spec.workdir.join("serial.log");
+    // This run's own directory: the workdir, or while other runs use it a
+    // free `run-N` in it, so concurrent runs of one image do not share a
+    // serial log, kernel or known_hosts. Held until the run is over.
+    let run_dir = ksys::RunDir::take(&spec.workdir).map_err(io(format!(
+        "cannot take a run directory in {}",
+        spec.workdir.display()
+    )))?;
+    let serial_log = run_dir.path().join("serial.log");
 
-    let mut machine = kcatalog::Machine::bare("q35");
-    machine.memory_mb = spec.memory_mb;
-    machine.cpus = spec.cpus;
-    machine.nics = vec![kcatalog::Nic {
-        model: "virtio-net-pci".into(),
-        hostfwd: true,
-    }];
-    machine.userspace = "disk".into();
+    let machine = kvm::Machine {
+        memory_mb: spec.memory_mb,
+        cpus: spec.cpus,
+        nics: vec![kvm::Nic {
+            model: "virtio-net-pci".into(),
+            hostfwd: true,
+        }],
+        ..kvm::Machine::new(kvm::MachineType::Q35)
+    };
     let mut vm = kvm::VmSpec::new(PathBuf::new(), machine, serial_log.clone());
     vm.accel = spec.accel;
     vm.forward_ports = vec![22];
     vm.extra_args.push("-snapshot".into());
     let imds = match spec.machine {
         MachineKind::Ec2Sim => {
-            vm.machine.firmware = "uefi".into();
+            vm.machine.firmware = kvm::Firmware::Uefi;
             vm.firmware_boot = true;
             vm.disks = vec![kvm::VmDisk {
                 path: spec.image.clone(),
-                interface: "nvme".into(),
+                interface: kvm::DiskInterface::Nvme,
             }];
             let server = kimds::Imds::start(kimds::Config {
                 instance_id: IMDS_INSTANCE_ID.into(),
@@ -297,7 +305,7 @@ pub fn run(spec: &RunSpec, progress: &dyn Fn(&str)) -> Result<RunReport, RunErro
             Some(server)
         }
         MachineKind::Qemu => {
-            let kernel = spec.workdir.join("BOOTX64.EFI");
+            let kernel = run_dir.path().join("BOOTX64.EFI");
             kimage::extract_kernel(&spec.image, &kernel)?;
             vm.kernel = kernel;
             // What the image's kernel has built in; given again here so a
@@ -310,7 +318,7 @@ pub fn run(spec: &RunSpec, progress: &dyn Fn(&str)) -> Result<RunReport, RunErro
                 .unwrap_or_else(|| "console=ttyS0,115200".into());
             vm.disks = vec![kvm::VmDisk {
                 path: spec.image.clone(),
-                interface: "virtio-blk".into(),
+                interface: kvm::DiskInterface::VirtioBlk,
             }];
             None
         }
@@ -332,7 +340,7 @@ pub fn run(spec: &RunSpec, progress: &dyn Fn(&str)) -> Result<RunReport, RunErro
     let checker_spec = spec.clone();
     let manifest2 = manifest.clone();
     let stop2 = stop.clone();
-    let workdir = spec.workdir.clone();
+    let workdir = run_dir.path().to_path_buf();
     let serial2 = serial_log.clone();
     progress(&format!(
         "booting {} on {}",

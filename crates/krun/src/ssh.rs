@@ -113,5 +113,6 @@ pub fn write_known_hosts(path: &Path, port: u16, keys: &[String]) -> std::io::Re
         .iter()
         .map(|k| format!("[127.0.0.1]:{port} {k}\n"))
         .collect();
-    std::fs::write(path, text)
+    // ssh may read it while we replace it (a second check): whole or old.
+    ksys::write_atomic(path, text.as_bytes())
 }

@@ -125,7 +125,7 @@ pub fn line_for(db: &Db, name: &str, v: &str) -> String {
     let p = &db.config_prefix;
     let ty = db.sym_find(name).map(|id| db.sym(id).ty);
     match ty {
-        Some(kconfig::SymType::String) => format!("{p}{name}={}", kconfig::confdata::escape(v)),
+        Some(kconfig::SymType::String) => format!("{p}{name}={}", kconfig::dotconfig::escape(v)),
         _ if v == "n" => format!("# {p}{name} is not set"),
         _ => format!("{p}{name}={v}"),
     }
@@ -145,7 +145,7 @@ impl<'a> Solver<'a> {
         let text = format!("{}{}", self.base_fragment, a.text(&db));
         let out = db
             .run_mode(
-                Mode::AllNo,
+                Mode::Allnoconfig,
                 None,
                 Some(Input {
                     name: "ktailor-fragment",
@@ -336,24 +336,11 @@ fn normalize_value(db: &Db, id: SymId, v: &str) -> Result<String, String> {
     }
 }
 
-/// A string value as written in a .config (`"a\"b"`) to its text (`a"b`);
-/// unquoted text is taken as is.
+/// A string value as written in a .config (`"a\"b"`) to its text (`a"b`),
+/// read as conf reads it; text without an opening and closing quote is
+/// taken as is.
 fn unquote(v: &str) -> String {
-    let Some(body) = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')) else {
-        return v.to_string();
-    };
-    let mut out = String::with_capacity(body.len());
-    let mut it = body.chars();
-    while let Some(c) = it.next() {
-        if c == '\\' {
-            if let Some(n) = it.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    kconfig::dotconfig::unescape(v).unwrap_or_else(|| v.to_string())
 }
 
 /// The existing symbols closest to an unknown name.

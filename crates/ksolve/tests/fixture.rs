@@ -243,7 +243,7 @@ fn result_is_an_olddefconfig_fixpoint_and_fragment_reproduces_it() {
     let mut again = db.clone();
     let out = again
         .run_mode(
-            kconfig::Mode::OldDefconfig,
+            kconfig::Mode::Olddefconfig,
             Some(kconfig::Input {
                 name: ".config",
                 data: sol.config.as_bytes(),
@@ -256,7 +256,7 @@ fn result_is_an_olddefconfig_fixpoint_and_fragment_reproduces_it() {
     let mut fresh = db.clone();
     let out = fresh
         .run_mode(
-            kconfig::Mode::AllNo,
+            kconfig::Mode::Allnoconfig,
             None,
             Some(kconfig::Input {
                 name: "fragment",

@@ -185,10 +185,7 @@ impl TreeHost {
         let dir = file.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create shell cache directory {}", dir.display()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("cannot write in {}", dir.display()))?;
-        serde_json::to_writer(&mut tmp, &doc).context("cannot serialize the shell cache")?;
-        tmp.persist(file)
+        ksys::write_atomic_with(file, |w| serde_json::to_writer(w, &doc).map_err(Into::into))
             .with_context(|| format!("cannot replace {}", file.display()))?;
         st.entries = merged;
         st.dirty = false;

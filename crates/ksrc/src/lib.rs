@@ -8,9 +8,10 @@
 //! see, and runs shell commands in that environment behind a persistent cache,
 //! because those probes are where conf spends most of its time.
 
+pub mod apt;
 mod env;
 mod host;
-mod make;
+pub mod make;
 mod tree;
 
 use std::path::PathBuf;

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::make;
+use crate::{apt, make};
 
 /// Written into an extraction before it is renamed into place, so its
 /// presence proves the extraction ran to completion.
@@ -154,32 +154,16 @@ fn install_package(spec: &str, tarball: &Path) -> Result<()> {
             tarball.display()
         );
     }
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", &pkg])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .output()
+    let said = match apt::install(&pkg)? {
+        apt::Install::Installed if tarball.is_file() => return Ok(()),
+        apt::Install::Installed => String::new(),
+        apt::Install::Failed { stderr_tail } => stderr_tail,
     };
-    let mut out = install().context("cannot run apt-get; install the package by hand")?;
-    if !out.status.success() {
-        // A fresh machine often has no package lists yet.
-        let _ = Command::new("apt-get")
-            .arg("update")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .output();
-        out = install().context("cannot run apt-get; install the package by hand")?;
-    }
-    if !out.status.success() || !tarball.is_file() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        bail!(
-            "apt-get install -y {pkg} did not provide {}: {}; \
-             check that {pkg} exists for this Debian release (apt-cache search linux-source)",
-            tarball.display(),
-            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-        );
-    }
-    Ok(())
+    bail!(
+        "apt-get install -y {pkg} did not provide {}: {said}; \
+         check that {pkg} exists for this Debian release (apt-cache search linux-source)",
+        tarball.display(),
+    )
 }
 
 /// Extracts into a private directory next to `dest` and renames it into
@@ -229,8 +213,10 @@ fn extract(spec: &str, tarball: &Path, src: &Path, dest: &Path) -> Result<()> {
     }
     std::fs::write(top.join(MARKER), format!("{}\n", tarball.display()))
         .context("cannot write the extraction marker")?;
-    if let Err(e) = std::fs::rename(&top, dest) {
-        // Another process may have finished the same extraction first.
+    // Synced and moved into place without replacing anything: another
+    // process may have finished the same extraction first, and its tree
+    // stays (ours goes with the temporary directory).
+    if let Err(e) = ksys::fs::publish_dir(&top, dest) {
         if !looks_complete(dest) {
             return Err(e)
                 .with_context(|| format!("cannot move the extracted tree to {}", dest.display()));
@@ -324,6 +310,13 @@ mod tests {
         assert!(dest.join(MARKER).is_file());
         assert_eq!(tree_from_dir(&dest).unwrap().kernelversion, "9.8.0-x");
         // Nothing but the tree is left behind.
+        let left: Vec<_> = std::fs::read_dir(&src).unwrap().collect();
+        assert_eq!(left.len(), 1);
+        // A second extraction that finishes after the first (two processes
+        // provisioning at once) keeps the first tree and cleans up its own.
+        std::fs::write(dest.join("first"), "").unwrap();
+        extract("9.8", &tarball, &src, &dest).unwrap();
+        assert!(dest.join("first").is_file(), "the first tree was replaced");
         let left: Vec<_> = std::fs::read_dir(&src).unwrap().collect();
         assert_eq!(left.len(), 1);
     }

@@ -1,31 +1,19 @@
 //! `ktailor config`: from a target, features and fragments to a .config in
 //! which every requested value holds.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
-use kcatalog::{Base, Catalog};
-use ksolve::Request;
+use anyhow::{bail, Result};
+use kcatalog::Catalog;
+use kpipeline::output::write_atomic;
+use kpipeline::prepare::open_session;
+use kpipeline::fmt::did_you_mean;
+use kpipeline::tailor::{self, Wanted};
 use serde::Serialize;
 
-use crate::session::{Session, TreeArgs};
-use crate::tailor::{self, did_you_mean, Wanted};
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
-pub enum BaseArg {
-    Allnoconfig,
-    Tinyconfig,
-}
-
-impl BaseArg {
-    pub fn base(self) -> Base {
-        match self {
-            BaseArg::Allnoconfig => Base::Allnoconfig,
-            BaseArg::Tinyconfig => Base::Tinyconfig,
-        }
-    }
-}
+use crate::args::{BaseArg, TreeArgs};
+use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -78,48 +66,6 @@ struct Report<'a> {
     cmdline: Vec<String>,
 }
 
-/// Requests from a fragment file; bad lines are errors naming file:line.
-pub fn read_fragment(path: &Path) -> Result<Vec<Request>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read fragment {}", path.display()))?;
-    parse_fragment(&path.display().to_string(), &text)
-}
-
-pub fn parse_fragment(name: &str, text: &str) -> Result<Vec<Request>> {
-    let mut v = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        let origin = format!("{name}:{}", i + 1);
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# CONFIG_") {
-            if let Some(sym) = rest.strip_suffix(" is not set") {
-                v.push(Request {
-                    symbol: sym.to_string(),
-                    value: "n".into(),
-                    origin,
-                });
-            }
-            continue;
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        match line.strip_prefix("CONFIG_").and_then(|r| r.split_once('=')) {
-            Some((sym, val)) if !sym.is_empty() => v.push(Request {
-                symbol: sym.to_string(),
-                value: val.to_string(),
-                origin,
-            }),
-            _ => bail!(
-                "{origin}: expected CONFIG_NAME=value or '# CONFIG_NAME is not set', got {raw:?}"
-            ),
-        }
-    }
-    Ok(v)
-}
-
 pub fn run(a: Args) -> Result<ExitCode> {
     let cat = Catalog::builtin();
     if a.target.is_none() && a.with.is_empty() && a.fragment.is_empty() {
@@ -134,25 +80,17 @@ pub fn run(a: Args) -> Result<ExitCode> {
     };
     let r = tailor::resolve(&cat, &wanted)?;
     let (arch, base, features) = (r.arch.clone(), r.base, &r.features);
-    let s = Session::open(&a.tree, &arch)?;
-    let t = match tailor::tailor(&s, &r, &a.fragment)? {
-        Ok(t) => t,
-        Err(e) => {
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&e)?);
-            }
-            eprintln!("ktailor: {e}");
-            return Ok(ExitCode::from(1));
-        }
-    };
-    let (sol, requests, cmdline) = (&t.solution, &t.requests, &t.cmdline);
-    crate::output::write_atomic(&a.output, sol.config.as_bytes())?;
+    let ui = Ui::new(a.json, false);
+    let s = open_session(&a.tree.spec(), &arch, &ui.ev())?;
+    let t = tailor::tailor(&s, &r, &a.fragment)?;
+    let (sol, requests, cmdline) = (&t.solution, &t.requests, &t.needs.cmdline);
+    write_atomic(&a.output, sol.config.as_bytes())?;
     let frag_path = a.fragment_out.clone().unwrap_or_else(|| {
         let mut p = a.output.clone().into_os_string();
         p.push(".fragment");
         PathBuf::from(p)
     });
-    crate::output::write_atomic(&frag_path, sol.fragment.as_bytes())?;
+    write_atomic(&frag_path, sol.fragment.as_bytes())?;
 
     let lines = sol.config.lines().count();
     let builtin = sol.config.lines().filter(|l| l.ends_with("=y")).count();
@@ -209,24 +147,4 @@ pub fn run(a: Args) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fragment_lines() {
-        let r = parse_fragment(
-            "f",
-            "CONFIG_A=y\n# CONFIG_B is not set\n\n# c\nCONFIG_S=\"x y\"\n",
-        )
-        .unwrap();
-        assert_eq!(r.len(), 3);
-        assert_eq!((r[1].symbol.as_str(), r[1].value.as_str()), ("B", "n"));
-        assert_eq!(r[2].value, "\"x y\"");
-        assert_eq!(r[2].origin, "f:5");
-        let e = parse_fragment("f", "CONFIG_A=y\nnonsense\n").unwrap_err();
-        assert!(e.to_string().starts_with("f:2:"), "{e}");
-    }
 }

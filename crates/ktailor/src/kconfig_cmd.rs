@@ -10,7 +10,8 @@ use clap::ValueEnum;
 use kconfig::{Input, Mode, RunOptions};
 use serde::Serialize;
 
-use crate::session::{Session, TreeArgs};
+use crate::args::TreeArgs;
+use crate::ui::Ui;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -117,13 +118,15 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let t0 = Instant::now();
-    let Session {
+    let ui = Ui::new(a.json, false);
+    let kpipeline::Session {
         tree,
         env,
         host,
         db,
         parse_ms,
-    } = Session::open(&a.tree, &a.arch)?;
+        ..
+    } = kpipeline::prepare::open_session(&a.tree.spec(), &a.arch, &ui.ev())?;
     let opts = RunOptions {
         probability: a.probability.clone(),
         warn_unknown: true,
@@ -222,7 +225,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     }
     .map_err(|e| anyhow::anyhow!("{e}"))?;
 
-    crate::output::write_atomic(&a.output, outcome.output.as_bytes())?;
+    kpipeline::output::write_atomic(&a.output, outcome.output.as_bytes())?;
 
     for w in &outcome.warnings {
         eprintln!("{}", w.conf_warning());

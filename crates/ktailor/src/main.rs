@@ -1,6 +1,7 @@
 //! `ktailor`: build the smallest Linux kernel that does the job, and prove it
 //! by booting it. This file only parses the command line and dispatches.
 
+mod args;
 mod bench;
 mod bench_image;
 mod boot_cmd;
@@ -11,11 +12,8 @@ mod explain_cmd;
 mod image_cmd;
 mod kconfig_cmd;
 mod ladder_cmd;
-mod ladder_report;
-mod output;
 mod run_cmd;
-mod session;
-mod tailor;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -110,6 +108,25 @@ fn run(cli: Cli) -> ExitCode {
     };
     match res {
         Ok(code) => code,
+        // A request the user must change: said plainly, status 1.
+        Err(e) if e.downcast_ref::<kpipeline::Refused>().is_some() => {
+            let r = e
+                .downcast_ref::<kpipeline::Refused>()
+                .expect("checked above");
+            if ui::JSON.load(std::sync::atomic::Ordering::Relaxed) {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r.json()).unwrap_or_default()
+                );
+            }
+            let context: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            if context.len() > 1 {
+                eprintln!("ktailor: {}", context.join(": "));
+            } else {
+                eprintln!("ktailor: {r}");
+            }
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("ktailor: error: {e:#}");
             ExitCode::from(2)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::boot_cmd::AccelArg;
+use crate::args::{relay_command, AccelArg};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,23 +46,6 @@ pub struct Args {
     pub json: bool,
 }
 
-/// The public half of a private key, as `ssh-keygen -y` prints it.
-fn public_half(private: &std::path::Path) -> Result<String> {
-    let o = std::process::Command::new("ssh-keygen")
-        .args(["-y", "-f"])
-        .arg(private)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .context("cannot run ssh-keygen (apt-get install -y openssh-client)")?;
-    anyhow::ensure!(
-        o.status.success(),
-        "{} is not a usable private key: {}",
-        private.display(),
-        String::from_utf8_lossy(&o.stderr).trim()
-    );
-    Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
-}
-
 pub fn run(a: Args) -> Result<ExitCode> {
     let machine = krun::MachineKind::parse(&a.machine)?;
     let imds_keys = match &a.imds_key {
@@ -71,14 +54,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", p.display()))?;
             vec![kimage::parse_public_key(&text, &p.display().to_string())?]
         }
-        None => vec![public_half(&a.ssh_key)?],
+        None => vec![kpipeline::keys::public_half(&a.ssh_key)?],
     };
     let workdir = a.workdir.clone().unwrap_or_else(|| {
         let mut s = a.image.as_os_str().to_owned();
         s.push(format!(".run-{}", std::process::id()));
         PathBuf::from(s)
     });
-    let exe = std::env::current_exe().context("cannot find ktailor's own executable")?;
     let spec = krun::RunSpec {
         image: a.image.clone(),
         machine,
@@ -86,7 +68,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         imds_keys,
         imds_login_key: a.imds_login_key.clone(),
         accel: a.accel.accel(),
-        relay: vec![exe.display().to_string(), "imds-relay".into()],
+        relay: relay_command()?,
         keep_running: a.keep_running,
         timeout: Duration::from_secs(a.timeout),
         workdir,
@@ -153,30 +135,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
     })
 }
 
-/// What the doctor makes of a failed run: the serial log and the failed
-/// checks' evidence, read against the source of the image's kernel.
+/// What the doctor makes of a failed run.
 fn doctor_reading(rep: &krun::RunReport, image: &std::path::Path) -> Result<()> {
-    let m = kimage::Manifest::load(image)?
-        .context("the image has no manifest, so its kernel version is unknown")?;
-    let series: Vec<&str> = m.kernelversion.split('.').take(2).collect();
-    anyhow::ensure!(series.len() == 2, "kernel version {:?}", m.kernelversion);
-    let tree = crate::session::TreeArgs {
-        kernel: series.join("."),
-        no_shell_cache: false,
-        cache: None,
-    };
-    let s = crate::session::Session::open(&tree, &m.arch)?;
-    let cache = ksrc::cache_root();
-    let (index, _) = kdoctor::Index::load_or_build(&s.tree, &m.arch, &s.env.srcarch, &cache)?;
-    let mut inputs = kdoctor::inputs::Inputs::new();
-    let mut log = std::fs::read_to_string(&rep.serial_log).unwrap_or_default();
-    for c in rep.checks.iter().filter(|c| !c.pass) {
-        log.push_str(&format!("\n{}\n", c.evidence));
-    }
-    inputs.log = Some(log);
-    let report = kdoctor::diagnose_with(&index, &s.db, &inputs, &kdoctor::Symptoms::builtin());
+    let r = kpipeline::doctor::read_failed_run(rep, image, None, &|_| {})?;
+    let mut s = String::new();
+    kpipeline::doctor::render_findings(&mut s, &r.suggestions, &r.notes);
     println!("the doctor's reading of the console and the failed checks:");
-    crate::doctor_cmd::print_report(&report);
+    print!("{s}");
     Ok(())
 }
 

@@ -8,18 +8,21 @@
 //! rest it keeps the console kernel to show the failure verdicts: a missing
 //! initramfs, a panic and a hang, each with a clear verdict, the console's
 //! tail, a non-zero exit and no QEMU left in the process table.
+//!
+//! Real tier: `scripts/test` runs the ladder with `--include-ignored`.
 
 use std::os::unix::fs::PermissionsExt;
 mod common;
 
-use common::{json, ktailor, qemus_mentioning, text};
+use common::{json, ktailor, text};
+use ktestkit::qemus_mentioning;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The ladder's one build directory; the test locks it
+/// (ktestkit::lock_dir) for as long as it builds and boots there.
 fn build_dir() -> PathBuf {
-    ksrc::cache_root()
-        .join("test-builds")
-        .join("ladder-tinyconfig-6.12-x86_64")
+    ktestkit::test_dir("ladder-tinyconfig-6.12-x86_64")
 }
 
 fn ladder_until(step: &str, report: &Path) -> serde_json::Value {
@@ -136,7 +139,9 @@ fn silent_init_cpio(dir: &Path) -> PathBuf {
 }
 
 #[test]
+#[ignore = "real tier: builds kernels and boots QEMU (scripts/test runs it)"]
 fn ladder_to_virtio_and_failure_verdicts() {
+    let _build_dir = ktestkit::lock_dir(&build_dir());
     let tmp = tempfile::tempdir().unwrap();
     let report = tmp.path().join("report");
 
@@ -336,6 +341,7 @@ fn ladder_to_virtio_and_failure_verdicts() {
 }
 
 #[test]
+#[ignore = "real tier: needs the kernel's build tools, which ktailor checks first (scripts/test runs it)"]
 fn bad_requests_are_clear_errors() {
     // Each request is refused with exit 2 and an error that names the
     // culprit and what to use instead.

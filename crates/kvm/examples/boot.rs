@@ -12,7 +12,11 @@ fn main() {
         eprintln!("usage: boot BZIMAGE [INITRD|-] [pc|q35|microvm] [auto|kvm|tcg]");
         std::process::exit(2);
     };
-    let machine = kcatalog::Machine::bare(args.get(2).map_or("pc", String::as_str));
+    let machine = kvm::Machine::new(match args.get(2).map(String::as_str) {
+        Some("q35") => kvm::MachineType::Q35,
+        Some("microvm") => kvm::MachineType::Microvm,
+        _ => kvm::MachineType::Pc,
+    });
     let dir = std::env::temp_dir().join(format!("ktailor-boot-{}", std::process::id()));
     let mut spec = kvm::VmSpec::new(kernel.into(), machine, dir.join("serial.log"));
     spec.initrd = args.get(1).filter(|s| *s != "-").map(PathBuf::from);

@@ -14,7 +14,7 @@ fn main() {
         eprintln!("usage: signal_child BZIMAGE SERIAL_LOG");
         std::process::exit(2);
     };
-    let machine = kcatalog::Machine::bare("pc");
+    let machine = kvm::Machine::new(kvm::MachineType::Pc);
     let mut spec = VmSpec::new(PathBuf::from(kernel), machine, PathBuf::from(log));
     spec.append = "console=ttyS0 printk.time=1".into();
     spec.accel = Accel::Tcg;

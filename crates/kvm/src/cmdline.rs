@@ -5,32 +5,31 @@
 
 use std::path::Path;
 
-use crate::{Firmware, HostForward, VmError, VmSpec};
+use crate::{DiskInterface, Firmware, HostForward, VmError, VmSpec};
 
-/// Board families; each wires disks differently.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Board {
+/// QEMU's machine types (`-machine`); each wires disks differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MachineType {
+    /// i440FX + PIIX: IDE on board.
     Pc,
+    /// Q35 + ICH9: AHCI on board.
     Q35,
+    /// No PCI: virtio-mmio devices only.
     Microvm,
 }
 
-impl Board {
-    pub(crate) fn parse(machine: &str) -> Result<Board, VmError> {
-        match machine {
-            "pc" | "i440fx" => Ok(Board::Pc),
-            "q35" => Ok(Board::Q35),
-            "microvm" => Ok(Board::Microvm),
-            m if m.starts_with("pc-i440fx-") && is_word(m) => Ok(Board::Pc),
-            m if m.starts_with("pc-q35-") && is_word(m) => Ok(Board::Q35),
-            m => Err(VmError::Invalid(format!(
-                "machine {m:?} is not supported; use pc, q35 or microvm"
-            ))),
+impl MachineType {
+    /// The `-machine` argument.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MachineType::Pc => "pc",
+            MachineType::Q35 => "q35",
+            MachineType::Microvm => "microvm",
         }
     }
 
     fn has_pci(self) -> bool {
-        !matches!(self, Board::Microvm)
+        !matches!(self, MachineType::Microvm)
     }
 }
 
@@ -55,7 +54,7 @@ impl AccelUsed {
 /// because a model KVM cannot provide makes QEMU abort.
 pub(crate) const KVM_CPU: &str = "host";
 
-/// Device and property names: keeps a catalog value from smuggling extra
+/// Device and property names: keeps a NIC model from smuggling extra
 /// `,key=value` options into an argument.
 fn is_word(s: &str) -> bool {
     !s.is_empty()
@@ -83,7 +82,7 @@ fn plain(path: &Path) -> Result<String, VmError> {
     })
 }
 
-fn nic_device(model: &str, board: Board) -> Result<String, VmError> {
+fn nic_device(model: &str, board: MachineType) -> Result<String, VmError> {
     if !is_word(model) {
         return Err(VmError::Invalid(format!(
             "NIC model {model:?} is not a QEMU device name"
@@ -91,9 +90,9 @@ fn nic_device(model: &str, board: Board) -> Result<String, VmError> {
     }
     let virtio = matches!(model, "virtio-net" | "virtio-net-pci" | "virtio");
     Ok(match (virtio, board) {
-        (true, Board::Microvm) => "virtio-net-device".into(),
+        (true, MachineType::Microvm) => "virtio-net-device".into(),
         (true, _) => "virtio-net-pci".into(),
-        (false, Board::Microvm) => {
+        (false, MachineType::Microvm) => {
             return Err(VmError::Invalid(format!(
                 "microvm has no PCI bus for a {model} NIC; use virtio-net"
             )))
@@ -128,8 +127,8 @@ pub(crate) struct Resolved<'a> {
 
 pub(crate) fn qemu_args(spec: &VmSpec, r: &Resolved<'_>) -> Result<Vec<String>, VmError> {
     let m = &spec.machine;
-    let board = Board::parse(&m.machine)?;
-    let firmware = Firmware::parse(&m.firmware)?;
+    let board = m.machine;
+    let firmware = m.firmware;
     if !(16..=1 << 20).contains(&m.memory_mb) {
         return Err(VmError::Invalid(format!(
             "memory_mb {} is out of range (16 MiB to 1 TiB)",
@@ -144,7 +143,7 @@ pub(crate) fn qemu_args(spec: &VmSpec, r: &Resolved<'_>) -> Result<Vec<String>, 
     }
     let mut a: Vec<String> = Vec::new();
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
-    push(&["-machine", &m.machine]);
+    push(&["-machine", board.as_str()]);
     push(&["-accel", r.accel.as_str()]);
     if r.accel == AccelUsed::Kvm {
         push(&["-cpu", KVM_CPU]);
@@ -163,7 +162,7 @@ pub(crate) fn qemu_args(spec: &VmSpec, r: &Resolved<'_>) -> Result<Vec<String>, 
     push(&["-serial", "chardev:ser0"]);
     push(&["-pidfile", &plain(r.pidfile)?]);
     if firmware == Firmware::Uefi {
-        if board == Board::Microvm {
+        if board == MachineType::Microvm {
             return Err(VmError::Invalid(
                 "microvm cannot boot UEFI firmware; use pc or q35".into(),
             ));
@@ -237,27 +236,28 @@ pub(crate) fn qemu_args(spec: &VmSpec, r: &Resolved<'_>) -> Result<Vec<String>, 
             "-drive",
             &format!("if=none,id=d{i},file={file},format={format}"),
         ]);
-        let iface = disk.interface.as_str();
-        let needs_pci = !matches!(iface, "virtio-blk" | "virtio");
-        if needs_pci && !board.has_pci() {
+        let iface = disk.interface;
+        if iface != DiskInterface::VirtioBlk && !board.has_pci() {
             return Err(VmError::Invalid(format!(
-                "microvm has no PCI bus for a {iface} disk; use virtio-blk"
+                "microvm has no PCI bus for a {} disk; use virtio-blk",
+                iface.as_str()
             )));
         }
+        use DiskInterface::{Ahci, Ide, Nvme, VirtioBlk, VirtioScsi};
         let device = match (iface, board) {
-            ("virtio-blk" | "virtio", Board::Microvm) => format!("virtio-blk-device,drive=d{i}"),
-            ("virtio-blk" | "virtio", _) => format!("virtio-blk-pci,drive=d{i}"),
-            ("nvme", _) => format!("nvme,serial=ktailor{i},drive=d{i}"),
+            (VirtioBlk, MachineType::Microvm) => format!("virtio-blk-device,drive=d{i}"),
+            (VirtioBlk, _) => format!("virtio-blk-pci,drive=d{i}"),
+            (Nvme, _) => format!("nvme,serial=ktailor{i},drive=d{i}"),
             // q35's built-in ich9-ahci exposes one bus per port; q35 has no
             // parallel IDE, so `ide` means the same SATA ports there.
-            ("ahci" | "sata" | "ide", Board::Q35) => {
+            (Ahci | Ide, MachineType::Q35) => {
                 if sata_port >= 6 {
                     return Err(VmError::Invalid("q35 has 6 SATA ports".into()));
                 }
                 sata_port += 1;
                 format!("ide-hd,drive=d{i},bus=ide.{}", sata_port - 1)
             }
-            ("ahci" | "sata", _) => {
+            (Ahci, _) => {
                 if !ahci_added {
                     push(&["-device", "ahci,id=ahci0"]);
                     ahci_added = true;
@@ -268,7 +268,7 @@ pub(crate) fn qemu_args(spec: &VmSpec, r: &Resolved<'_>) -> Result<Vec<String>, 
                 sata_port += 1;
                 format!("ide-hd,drive=d{i},bus=ahci0.{}", sata_port - 1)
             }
-            ("ide", _) => {
+            (Ide, _) => {
                 if ide_slot >= 4 {
                     return Err(VmError::Invalid(
                         "the PIIX IDE controller takes 4 disks".into(),
@@ -278,17 +278,12 @@ pub(crate) fn qemu_args(spec: &VmSpec, r: &Resolved<'_>) -> Result<Vec<String>, 
                 let s = ide_slot - 1;
                 format!("ide-hd,drive=d{i},bus=ide.{},unit={}", s / 2, s % 2)
             }
-            ("virtio-scsi" | "scsi", _) => {
+            (VirtioScsi, _) => {
                 if !scsi_added {
                     push(&["-device", "virtio-scsi-pci,id=scsi0"]);
                     scsi_added = true;
                 }
                 format!("scsi-hd,drive=d{i},bus=scsi0.0")
-            }
-            (other, _) => {
-                return Err(VmError::Invalid(format!(
-                    "disk interface {other:?} is not supported; use ahci, ide, virtio-blk, nvme or virtio-scsi"
-                )))
             }
         };
         push(&["-device", &device]);
@@ -300,16 +295,15 @@ pub(crate) fn qemu_args(spec: &VmSpec, r: &Resolved<'_>) -> Result<Vec<String>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Accel, VmDisk};
-    use kcatalog::{Machine, Nic};
+    use crate::{Accel, Machine, Nic, VmDisk};
     use std::path::PathBuf;
+    use DiskInterface::{Ahci, Ide, Nvme, VirtioBlk};
+    use Firmware::{Bios, Uefi};
+    use MachineType::{Microvm, Pc, Q35};
 
-    fn machine(kind: &str, firmware: &str, nics: &[&str]) -> Machine {
+    fn machine(kind: MachineType, firmware: Firmware, nics: &[&str]) -> Machine {
         Machine {
-            machine: kind.into(),
-            memory_mb: 256,
-            cpus: 1,
-            firmware: firmware.into(),
+            firmware,
             nics: nics
                 .iter()
                 .map(|m| Nic {
@@ -317,12 +311,11 @@ mod tests {
                     hostfwd: true,
                 })
                 .collect(),
-            disks: vec![],
-            userspace: "probe".into(),
+            ..Machine::new(kind)
         }
     }
 
-    fn spec(m: Machine, disks: &[(&str, &str)]) -> VmSpec {
+    fn spec(m: Machine, disks: &[(&str, DiskInterface)]) -> VmSpec {
         let mut s = VmSpec::new(
             PathBuf::from("/k/bzImage"),
             m,
@@ -334,7 +327,7 @@ mod tests {
             .iter()
             .map(|(p, i)| VmDisk {
                 path: PathBuf::from(p),
-                interface: (*i).into(),
+                interface: *i,
             })
             .collect();
         s
@@ -369,7 +362,7 @@ mod tests {
 
     #[test]
     fn pc_with_e1000_and_ide() {
-        let s = spec(machine("pc", "bios", &["e1000"]), &[("/d/root.img", "ide")]);
+        let s = spec(machine(Pc, Bios, &["e1000"]), &[("/d/root.img", Ide)]);
         let got = args(&s, AccelUsed::Tcg).unwrap();
         println!("pc/e1000/ide: qemu-system-x86_64 {got}");
         assert_eq!(
@@ -387,11 +380,11 @@ mod tests {
     #[test]
     fn q35_with_virtio_net_ahci_virtio_blk_nvme_on_kvm() {
         let s = spec(
-            machine("q35", "bios", &["virtio-net"]),
+            machine(Q35, Bios, &["virtio-net"]),
             &[
-                ("/d/a.img", "ahci"),
-                ("/d/b.img", "virtio-blk"),
-                ("/d/c,1.img", "nvme"),
+                ("/d/a.img", Ahci),
+                ("/d/b.img", VirtioBlk),
+                ("/d/c,1.img", Nvme),
             ],
         );
         let got = args(&s, AccelUsed::Kvm).unwrap();
@@ -411,8 +404,8 @@ mod tests {
     #[test]
     fn firmware_boot_leaves_out_the_kernel_and_user_net_options_join_the_first_nic() {
         let mut s = spec(
-            machine("q35", "uefi", &["virtio-net-pci", "e1000"]),
-            &[("/d/disk.raw", "nvme")],
+            machine(Q35, Uefi, &["virtio-net-pci", "e1000"]),
+            &[("/d/disk.raw", Nvme)],
         );
         s.firmware_boot = true;
         s.user_net = vec![
@@ -432,13 +425,13 @@ mod tests {
             matches!(args(&s, AccelUsed::Tcg), Err(VmError::Invalid(m)) if m.contains("comma"))
         );
         s.user_net.clear();
-        s.machine.firmware = "bios".into();
+        s.machine.firmware = Bios;
         assert!(matches!(args(&s, AccelUsed::Tcg), Err(VmError::Invalid(m)) if m.contains("UEFI")));
     }
 
     #[test]
     fn uefi_uses_ovmf_and_a_private_vars_copy() {
-        let s = spec(machine("q35", "uefi", &[]), &[]);
+        let s = spec(machine(Q35, Uefi, &[]), &[]);
         let got = args(&s, AccelUsed::Tcg).unwrap();
         println!("q35/uefi: qemu-system-x86_64 {got}");
         assert!(got.contains(
@@ -450,8 +443,8 @@ mod tests {
     #[test]
     fn pc_ahci_adds_a_controller_once() {
         let s = spec(
-            machine("pc", "bios", &[]),
-            &[("/d/a.img", "ahci"), ("/d/b.img", "ahci")],
+            machine(Pc, Bios, &[]),
+            &[("/d/a.img", Ahci), ("/d/b.img", Ahci)],
         );
         let got = args(&s, AccelUsed::Tcg).unwrap();
         assert_eq!(got.matches("-device ahci,id=ahci0").count(), 1);
@@ -461,33 +454,32 @@ mod tests {
     #[test]
     fn microvm_takes_virtio_only() {
         let s = spec(
-            machine("microvm", "bios", &["virtio-net-pci"]),
-            &[("/d/a.img", "virtio-blk")],
+            machine(Microvm, Bios, &["virtio-net-pci"]),
+            &[("/d/a.img", VirtioBlk)],
         );
         let got = args(&s, AccelUsed::Tcg).unwrap();
         assert!(got.contains("-device virtio-net-device,netdev=n0"));
         assert!(got.contains("-device virtio-blk-device,drive=d0"));
-        let s = spec(machine("microvm", "bios", &["e1000"]), &[]);
+        let s = spec(machine(Microvm, Bios, &["e1000"]), &[]);
         assert!(args(&s, AccelUsed::Tcg).is_err());
-        let s = spec(machine("microvm", "uefi", &[]), &[]);
+        let s = spec(machine(Microvm, Uefi, &[]), &[]);
+        assert!(args(&s, AccelUsed::Tcg).is_err());
+        let s = spec(machine(Microvm, Bios, &[]), &[("/d/a.img", Nvme)]);
         assert!(args(&s, AccelUsed::Tcg).is_err());
     }
 
     #[test]
     fn bad_values_are_errors_not_arguments() {
-        for (m, nic, iface, fw) in [
-            ("pc,accel=kvm", "e1000", "ide", "bios"),
-            ("pc", "e1000,romfile=x", "ide", "bios"),
-            ("pc", "e1000", "floppy", "bios"),
-            ("pc", "e1000", "ide", "coreboot"),
-        ] {
-            let s = spec(machine(m, fw, &[nic]), &[("/d/a.img", iface)]);
+        // Machine type, firmware and disk interface are enums; the NIC
+        // model is QEMU's device name and must be one word.
+        for nic in ["e1000,romfile=x", "", "e1000 -S"] {
+            let s = spec(machine(Pc, Bios, &[nic]), &[("/d/a.img", Ide)]);
             assert!(
                 matches!(args(&s, AccelUsed::Tcg), Err(VmError::Invalid(_))),
-                "{m} {nic} {iface} {fw}"
+                "{nic:?}"
             );
         }
-        let mut s = spec(machine("pc", "bios", &[]), &[]);
+        let mut s = spec(machine(Pc, Bios, &[]), &[]);
         s.machine.memory_mb = 0;
         assert!(args(&s, AccelUsed::Tcg).is_err());
         s.machine.memory_mb = 64;

@@ -17,7 +17,6 @@ mod console;
 mod control;
 mod health;
 mod qmp;
-mod reaper;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -29,27 +28,39 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use cmdline::AccelUsed;
+pub use cmdline::{AccelUsed, MachineType};
 pub use console::BootTime;
 pub use control::{Control, HostForward};
-pub use health::kvm_usable;
+pub use health::{kvm_usable, kvm_usable_with};
 pub use qmp::{parse_query_pci, query_pci, PciFunction, PciQuery};
-pub use reaper::kill_all_vms;
 
-use reaper::VmProcess;
+use ksys::process::{spawn_group, GroupChild, GroupOptions};
+
+/// Kills every QEMU this process started and has not reaped yet, and
+/// removes their scratch directories.
+///
+/// QEMU runs through [`ksys::process`], so this is
+/// [`ksys::process::kill_all`]: it stops every process group ksys started
+/// (a `make` or an `mmdebstrap` too). `run` installs a SIGINT/SIGTERM/SIGHUP
+/// handler that calls it; a program that installs its own handler must do
+/// so before its first `run` and call this from it.
+pub fn kill_all_vms() {
+    ksys::process::kill_all();
+}
 
 /// How to run the guest's CPU.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Accel {
-    /// KVM when [`kvm_usable`] says it works, else TCG.
+    /// KVM when [`kvm_usable_with`] says it works with the run's QEMU
+    /// binary, else TCG.
     #[default]
     Auto,
     Kvm,
     Tcg,
 }
 
-/// The firmware a machine boots, as `Machine::firmware` names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The firmware a machine boots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Firmware {
     /// SeaBIOS, QEMU's default.
     Bios,
@@ -58,13 +69,70 @@ pub enum Firmware {
 }
 
 impl Firmware {
-    pub fn parse(s: &str) -> Result<Firmware, VmError> {
-        match s {
-            "bios" | "seabios" => Ok(Firmware::Bios),
-            "uefi" | "efi" | "ovmf" => Ok(Firmware::Uefi),
-            other => Err(VmError::Invalid(format!(
-                "firmware {other:?} is not supported; use bios or uefi"
-            ))),
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Firmware::Bios => "bios",
+            Firmware::Uefi => "uefi",
+        }
+    }
+}
+
+/// How a disk is attached to the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DiskInterface {
+    /// SATA: q35's built-in ICH9 AHCI, or an added `ahci` controller on pc.
+    Ahci,
+    /// PIIX IDE on pc; the same SATA ports as `Ahci` on q35.
+    Ide,
+    /// virtio-blk-pci, or virtio-blk-device on microvm.
+    VirtioBlk,
+    Nvme,
+    /// A scsi-hd on one virtio-scsi-pci controller.
+    VirtioScsi,
+}
+
+impl DiskInterface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskInterface::Ahci => "ahci",
+            DiskInterface::Ide => "ide",
+            DiskInterface::VirtioBlk => "virtio-blk",
+            DiskInterface::Nvme => "nvme",
+            DiskInterface::VirtioScsi => "virtio-scsi",
+        }
+    }
+}
+
+/// A network card, on QEMU's user-mode network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nic {
+    /// QEMU's device model (`e1000`, `virtio-net-pci`, ...); a virtio
+    /// model becomes virtio-net-device on microvm.
+    pub model: String,
+    /// Forward host ports to [`VmSpec::forward_ports`] on the guest.
+    pub hostfwd: bool,
+}
+
+/// The machine QEMU starts: board, memory, CPUs, firmware and NICs. The
+/// console is always the first serial port; disks are [`VmSpec::disks`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Machine {
+    pub machine: MachineType,
+    pub memory_mb: u32,
+    pub cpus: u32,
+    pub firmware: Firmware,
+    pub nics: Vec<Nic>,
+}
+
+impl Machine {
+    /// `machine` with 256 MiB, one CPU, BIOS and no NIC.
+    pub fn new(machine: MachineType) -> Machine {
+        Machine {
+            machine,
+            memory_mb: 256,
+            cpus: 1,
+            firmware: Firmware::Bios,
+            nics: Vec::new(),
         }
     }
 }
@@ -92,9 +160,7 @@ impl Default for Ovmf {
 pub struct VmDisk {
     /// A raw or qcow2 image (told apart by its first bytes).
     pub path: PathBuf,
-    /// `ahci`, `ide`, `virtio-blk`, `nvme` or `virtio-scsi`, as in
-    /// `kcatalog::Disk::interface`.
-    pub interface: String,
+    pub interface: DiskInterface,
 }
 
 /// One QEMU run.
@@ -105,9 +171,8 @@ pub struct VmSpec {
     pub kernel: PathBuf,
     pub initrd: Option<PathBuf>,
     pub append: String,
-    /// Board, memory, CPUs, firmware and NICs. Its `disks` say what a
-    /// target wants prepared; the prepared images go in [`VmSpec::disks`].
-    pub machine: kcatalog::Machine,
+    /// Board, memory, CPUs, firmware and NICs.
+    pub machine: Machine,
     pub disks: Vec<VmDisk>,
     pub accel: Accel,
     /// Longest the whole run may take.
@@ -142,7 +207,7 @@ impl VmSpec {
     /// A spec with the defaults ktailor boots with: serial console on
     /// ttyS0 with printk timestamps, `Accel::Auto`, two minutes in all and 30
     /// seconds of silence at most, port 22 forwarded.
-    pub fn new(kernel: PathBuf, machine: kcatalog::Machine, serial_log: PathBuf) -> VmSpec {
+    pub fn new(kernel: PathBuf, machine: Machine, serial_log: PathBuf) -> VmSpec {
         VmSpec {
             qemu: "qemu-system-x86_64".into(),
             kernel,
@@ -318,7 +383,9 @@ pub fn run(
     let accel = match spec.accel {
         Accel::Kvm => AccelUsed::Kvm,
         Accel::Tcg => AccelUsed::Tcg,
-        Accel::Auto if kvm_usable(KVM_CHECK) => AccelUsed::Kvm,
+        // The QEMU this run will start, not the default one: a QEMU given
+        // with --qemu may not do KVM where the default does, or the reverse.
+        Accel::Auto if kvm_usable_with(&spec.qemu, KVM_CHECK) => AccelUsed::Kvm,
         Accel::Auto => AccelUsed::Tcg,
     };
     let mut attempt = 0;
@@ -353,7 +420,7 @@ fn check_files(spec: &VmSpec) -> Result<(), VmError> {
     for d in &spec.disks {
         need(&d.path, "disk image")?;
     }
-    if Firmware::parse(&spec.machine.firmware)? == Firmware::Uefi {
+    if spec.machine.firmware == Firmware::Uefi {
         for p in [&spec.ovmf.code, &spec.ovmf.vars] {
             if !p.is_file() {
                 return Err(VmError::Missing {
@@ -457,7 +524,7 @@ fn run_once(
         .prefix("ktailor-vm-")
         .tempdir()
         .map_err(io_err("cannot create a temporary directory"))?;
-    let vars = if Firmware::parse(&spec.machine.firmware)? == Firmware::Uefi {
+    let vars = if spec.machine.firmware == Firmware::Uefi {
         let copy = work.path().join("OVMF_VARS.fd");
         std::fs::copy(&spec.ovmf.vars, &copy)
             .map_err(io_err(format!("cannot copy {}", spec.ovmf.vars.display())))?;
@@ -490,7 +557,8 @@ fn run_once(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut vm = VmProcess::spawn(cmd, Some(work.path().to_path_buf())).map_err(|e| {
+    let opts = GroupOptions::default().scratch(work.path().to_path_buf());
+    let mut vm = spawn_group(&mut cmd, &opts).map_err(|e| {
         let what = if e.kind() == io::ErrorKind::NotFound {
             format!(
                 "cannot run {}; install it with: apt-get install -y qemu-system-x86",
@@ -502,17 +570,12 @@ fn run_once(
         VmError::Io { what, source: e }
     })?;
     let (tx, rx) = mpsc::channel();
-    let mut stdin = None;
-    let mut stderr = None;
-    if let Some(child) = vm.child_mut() {
-        stdin = child.stdin.take();
-        if let Some(out) = child.stdout.take() {
-            spawn_line_reader(out, tx);
-        }
-        if let Some(err) = child.stderr.take() {
-            stderr = Some(spawn_stderr_collector(err));
-        }
+    let child = vm.child_mut();
+    let mut stdin = child.stdin.take();
+    if let Some(out) = child.stdout.take() {
+        spawn_line_reader(out, tx);
     }
+    let stderr = child.stderr.take().map(spawn_stderr_collector);
 
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
     let mut boot = console::BootTracker::default();
@@ -610,7 +673,7 @@ fn run_once(
     };
     drop(stdin);
     if exited.is_none() {
-        vm.kill();
+        let _ = vm.kill();
     }
     // QEMU is gone, so its stderr has closed and the collector is done.
     let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
@@ -640,17 +703,9 @@ fn run_once(
 }
 
 /// QEMU closed its console; give it a moment to exit, then make sure.
-fn wait_briefly(vm: &mut VmProcess) -> io::Result<ExitStatus> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match vm.try_wait()? {
-            Some(s) => return Ok(s),
-            None if Instant::now() >= deadline => {
-                return vm
-                    .kill()
-                    .ok_or_else(|| io::Error::other("QEMU closed its console but did not exit"))
-            }
-            None => std::thread::sleep(Duration::from_millis(10)),
-        }
+fn wait_briefly(vm: &mut GroupChild) -> io::Result<ExitStatus> {
+    match vm.wait_timeout(Duration::from_secs(5))? {
+        Some(s) => Ok(s),
+        None => vm.kill(),
     }
 }

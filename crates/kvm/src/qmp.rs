@@ -6,7 +6,7 @@
 //! QMP socket answers `query-pci`: every function on every bus, behind
 //! every bridge, with vendor, device, class and subsystem IDs. Then `quit`.
 //! QEMU runs in its own process group and is killed on every way out (see
-//! `reaper`), so no query leaves a QEMU behind.
+//! `ksys::process`), so no query leaves a QEMU behind.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -18,8 +18,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cmdline::{self, AccelUsed, Resolved};
-use crate::reaper::VmProcess;
-use crate::{io_err, VmDisk, VmError, VmSpec};
+use crate::{io_err, DiskInterface, Firmware, Machine, VmDisk, VmError, VmSpec};
+use ksys::process::{spawn_group, GroupChild, GroupOptions};
 
 /// How long QEMU may take to create its QMP socket, and to answer one
 /// command. Starting a paused machine takes well under a second; the
@@ -92,18 +92,23 @@ pub struct PciQuery {
 }
 
 /// Starts `machine` paused in `qemu` (a qemu-system-x86_64) with its NICs
-/// and (empty) disks, lists its PCI functions over QMP, and quits it.
+/// and an empty disk on each of `disks`, lists its PCI functions over QMP,
+/// and quits it.
 ///
 /// The firmware is not run, so a UEFI machine is queried as BIOS: the
 /// pflash devices it adds are not PCI functions.
-pub fn query_pci(qemu: &Path, machine: &kcatalog::Machine) -> Result<PciQuery, VmError> {
+pub fn query_pci(
+    qemu: &Path,
+    machine: &Machine,
+    disks: &[DiskInterface],
+) -> Result<PciQuery, VmError> {
     let started = Instant::now();
     let work = tempfile::Builder::new()
         .prefix("ktailor-qmp-")
         .tempdir()
         .map_err(io_err("cannot create a temporary directory"))?;
     let mut m = machine.clone();
-    m.firmware = "bios".into();
+    m.firmware = Firmware::Bios;
     // The arguments a boot would use, so the query sees the same devices:
     // board, memory, NICs and disks wired exactly the same way.
     let mut spec = VmSpec::new(
@@ -113,16 +118,13 @@ pub fn query_pci(qemu: &Path, machine: &kcatalog::Machine) -> Result<PciQuery, V
     );
     spec.qemu = qemu.to_path_buf();
     spec.forward_ports.clear();
-    for (i, d) in machine.disks.iter().enumerate() {
+    for (i, &interface) in disks.iter().enumerate() {
         let path = work.path().join(format!("disk{i}.img"));
         let f = std::fs::File::create(&path)
             .map_err(io_err(format!("cannot create {}", path.display())))?;
         f.set_len(DISK_BYTES)
             .map_err(io_err(format!("cannot size {}", path.display())))?;
-        spec.disks.push(VmDisk {
-            path,
-            interface: d.interface.clone(),
-        });
+        spec.disks.push(VmDisk { path, interface });
     }
     let pidfile = work.path().join("qemu.pid");
     let full = cmdline::qemu_args(
@@ -147,7 +149,8 @@ pub fn query_pci(qemu: &Path, machine: &kcatalog::Machine) -> Result<PciQuery, V
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut vm = VmProcess::spawn(cmd, Some(work.path().to_path_buf())).map_err(|e| {
+    let opts = GroupOptions::default().scratch(work.path().to_path_buf());
+    let mut vm = spawn_group(&mut cmd, &opts).map_err(|e| {
         let what = if e.kind() == io::ErrorKind::NotFound {
             format!(
                 "cannot run {}; install it with: apt-get install -y qemu-system-x86",
@@ -160,14 +163,15 @@ pub fn query_pci(qemu: &Path, machine: &kcatalog::Machine) -> Result<PciQuery, V
     })?;
     let stderr = vm
         .child_mut()
-        .and_then(|c| c.stderr.take())
+        .stderr
+        .take()
         .map(crate::spawn_stderr_collector);
-    let died = |vm: &mut VmProcess, status: String| {
-        vm.kill();
+    let died = |vm: &mut GroupChild, status: String| {
+        let _ = vm.kill();
         let bytes = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
         qmp_error(format!(
             "QEMU could not start machine {:?} ({status}): {}",
-            machine.machine,
+            machine.machine.as_str(),
             String::from_utf8_lossy(&bytes).trim()
         ))
     };
@@ -186,7 +190,7 @@ pub fn query_pci(qemu: &Path, machine: &kcatalog::Machine) -> Result<PciQuery, V
         },
     };
     if ended(&mut vm, Duration::from_secs(5)).is_none() {
-        vm.kill();
+        let _ = vm.kill();
     }
     Ok(PciQuery {
         devices,
@@ -243,7 +247,7 @@ enum Start {
 }
 
 /// Waits for QEMU to listen on the socket, or to die trying.
-fn connect(vm: &mut VmProcess, socket: &Path) -> Result<UnixStream, Start> {
+fn connect(vm: &mut GroupChild, socket: &Path) -> Result<UnixStream, Start> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Ok(s) = UnixStream::connect(socket) {
@@ -272,15 +276,11 @@ fn connect(vm: &mut VmProcess, socket: &Path) -> Result<UnixStream, Start> {
 
 /// How QEMU ended, if it ends within `wait` (it is then reaped). A QEMU
 /// reaped earlier (while waiting for its socket) has ended too.
-fn ended(vm: &mut VmProcess, wait: Duration) -> Option<String> {
-    let deadline = Instant::now() + wait;
-    loop {
-        match vm.try_wait() {
-            Ok(Some(s)) => return Some(s.to_string()),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => return None,
-            Err(_) => return Some("exited".into()),
-        }
+fn ended(vm: &mut GroupChild, wait: Duration) -> Option<String> {
+    match vm.wait_timeout(wait) {
+        Ok(Some(s)) => Some(s.to_string()),
+        Ok(None) => None,
+        Err(_) => Some("exited".into()),
     }
 }
 

@@ -1,12 +1,14 @@
-//! `query_pci` against real QEMU: the catalog's machines start paused, QMP
-//! lists their PCI functions, and no QEMU is left behind, whether the query
-//! succeeded or QEMU refused to start.
+//! `query_pci` against real QEMU: machines like the catalog's targets start
+//! paused, QMP lists their PCI functions, and no QEMU is left behind,
+//! whether the query succeeded or QEMU refused to start.
+//!
+//! Real tier: every test starts QEMU (`scripts/test` runs them with
+//! `--include-ignored`).
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use kcatalog::Catalog;
-use kvm::{query_pci, PciFunction, VmError};
+use kvm::{query_pci, DiskInterface, Machine, MachineType, Nic, PciFunction, VmError};
 
 /// One query at a time, so "no QEMU of ours is running" is a statement
 /// about the query that just ended.
@@ -20,26 +22,8 @@ const QEMU: &str = "qemu-system-x86_64";
 
 /// Live QEMUs started by `query_pci` (its scratch directories are named
 /// `ktailor-qmp-*`, and every QEMU it starts names its socket there).
-fn qmp_qemus() -> Vec<String> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        if !e
-            .file_name()
-            .to_string_lossy()
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-        {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains("qemu-system") && cmdline.contains("ktailor-qmp-") {
-            found.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
-        }
-    }
-    found
+fn qmp_qemus() -> Vec<(u32, String)> {
+    ktestkit::qemus_mentioning("ktailor-qmp-")
 }
 
 fn assert_no_qemu_left() {
@@ -47,13 +31,26 @@ fn assert_no_qemu_left() {
     assert!(left.is_empty(), "QEMU left running: {left:?}");
 }
 
-fn machine_of(target: &str) -> kcatalog::Machine {
-    Catalog::builtin()
-        .targets
-        .into_iter()
-        .find(|t| t.name == target)
-        .unwrap_or_else(|| panic!("no target {target} in data/targets.toml"))
-        .machine
+/// The machines of data/targets.toml's qemu-e1000 (pc, an e1000) and
+/// qemu-virtio (q35, virtio-net and a virtio-blk disk).
+fn machine_of(target: &str) -> (Machine, Vec<DiskInterface>) {
+    let (machine, nic, disks) = match target {
+        "qemu-e1000" => (MachineType::Pc, "e1000", vec![]),
+        "qemu-virtio" => (
+            MachineType::Q35,
+            "virtio-net-pci",
+            vec![DiskInterface::VirtioBlk],
+        ),
+        other => panic!("no machine for {other}"),
+    };
+    let m = Machine {
+        nics: vec![Nic {
+            model: nic.into(),
+            hostfwd: true,
+        }],
+        ..Machine::new(machine)
+    };
+    (m, disks)
 }
 
 fn has(devs: &[PciFunction], vendor: u32, devices: &[u32]) -> bool {
@@ -62,10 +59,12 @@ fn has(devs: &[PciFunction], vendor: u32, devices: &[u32]) -> bool {
 }
 
 #[test]
+#[ignore = "real tier: starts QEMU (scripts/test runs it)"]
 fn qemu_virtio_lists_its_virtio_devices_and_the_q35_chipset() {
     let _g = exclusive();
     assert_no_qemu_left();
-    let q = query_pci(Path::new(QEMU), &machine_of("qemu-virtio")).unwrap_or_else(|e| {
+    let (m, disks) = machine_of("qemu-virtio");
+    let q = query_pci(Path::new(QEMU), &m, &disks).unwrap_or_else(|e| {
         panic!("query-pci on qemu-virtio: {e} (scripts/setup installs qemu-system-x86)")
     });
     for d in &q.devices {
@@ -97,15 +96,11 @@ fn qemu_virtio_lists_its_virtio_devices_and_the_q35_chipset() {
 }
 
 #[test]
+#[ignore = "real tier: starts QEMU (scripts/test runs it)"]
 fn pc_with_e1000_and_an_ahci_disk() {
     let _g = exclusive();
-    let mut m = machine_of("qemu-e1000");
-    m.disks.push(kcatalog::Disk {
-        interface: "ahci".into(),
-        content: "ext4-scratch".into(),
-        size_mb: 64,
-    });
-    let q = query_pci(Path::new(QEMU), &m).expect("query-pci on pc");
+    let (m, _) = machine_of("qemu-e1000");
+    let q = query_pci(Path::new(QEMU), &m, &[DiskInterface::Ahci]).expect("query-pci on pc");
     assert!(has(&q.devices, 0x8086, &[0x1237]), "no i440FX host bridge");
     assert!(has(&q.devices, 0x8086, &[0x7000]), "no PIIX3 ISA bridge");
     assert!(has(&q.devices, 0x8086, &[0x7010]), "no PIIX3 IDE");
@@ -115,36 +110,46 @@ fn pc_with_e1000_and_an_ahci_disk() {
 }
 
 #[test]
+#[ignore = "real tier: starts QEMU (scripts/test runs it)"]
 fn qemu_refusing_to_start_is_an_error_with_its_reason_and_no_leftover() {
     let _g = exclusive();
-    let mut m = machine_of("qemu-e1000");
+    let (mut m, _) = machine_of("qemu-e1000");
     m.nics[0].model = "no-such-nic".into();
-    let e = query_pci(Path::new(QEMU), &m).expect_err("an unknown NIC model");
+    let e = query_pci(Path::new(QEMU), &m, &[]).expect_err("an unknown NIC model");
     let msg = e.to_string();
     assert!(msg.contains("no-such-nic"), "{msg}");
     assert_no_qemu_left();
-    // A machine type this QEMU does not have: it dies before QMP is up.
-    let mut m = machine_of("qemu-e1000");
-    m.machine = "pc-i440fx-99.9".into();
-    let msg = query_pci(Path::new(QEMU), &m)
-        .expect_err("an unknown machine type")
+    // A QEMU that dies before QMP is up (as one without the machine type
+    // does): its stderr is the reason.
+    let d = tempfile::tempdir().unwrap();
+    let fake = d.path().join("qemu-system-x86_64");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'qemu-system-x86_64: unsupported machine type' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let mut perm = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&fake, perm).unwrap();
+    let (m, _) = machine_of("qemu-e1000");
+    let msg = query_pci(&fake, &m, &[])
+        .expect_err("QEMU died")
         .to_string();
-    assert!(msg.contains("pc-i440fx-99.9"), "{msg}");
+    assert!(msg.contains("unsupported machine type"), "{msg}");
     assert_no_qemu_left();
     // Arguments we refuse to build never reach QEMU.
-    let mut m = machine_of("qemu-e1000");
-    m.machine = "pc,accel=kvm".into();
+    let (mut m, _) = machine_of("qemu-e1000");
+    m.nics[0].model = "e1000,romfile=x".into();
     assert!(matches!(
-        query_pci(Path::new(QEMU), &m),
+        query_pci(Path::new(QEMU), &m, &[]),
         Err(VmError::Invalid(_))
     ));
-    let missing = query_pci(Path::new("/nonexistent/qemu-system-x86_64"), &m);
-    assert!(missing.is_err());
-    let e = query_pci(
-        Path::new("/nonexistent/qemu-system-x86_64"),
-        &machine_of("qemu-e1000"),
-    )
-    .expect_err("no such binary");
+    // ... before QEMU is even looked for.
+    let missing = query_pci(Path::new("/nonexistent/qemu-system-x86_64"), &m, &[]);
+    assert!(matches!(missing, Err(VmError::Invalid(_))), "{missing:?}");
+    let (m, _) = machine_of("qemu-e1000");
+    let e = query_pci(Path::new("/nonexistent/qemu-system-x86_64"), &m, &[])
+        .expect_err("no such binary");
     assert!(e.to_string().contains("apt-get install"), "{e}");
     assert_no_qemu_left();
 }

@@ -1,7 +1,8 @@
 //! Shared setup: the Linux 6.12 tree (provisioned from Debian's
 //! linux-source-6.12 package if it is not extracted yet), its index
 //! (cached, so only the first test anywhere builds it) and its parsed
-//! Kconfig.
+//! Kconfig. Every test that uses them is the real tier (`#[ignore]`, run
+//! by scripts/test with `--include-ignored`).
 
 #![allow(dead_code)]
 
@@ -18,13 +19,7 @@ pub struct Kernel {
 /// cannot be provisioned (scripts/setup installs linux-source-6.12).
 pub fn kernel() -> Kernel {
     let cache = ksrc::cache_root();
-    let tree = ksrc::resolve_kernel("6.12", &cache).unwrap_or_else(|e| {
-        panic!(
-            "cannot provision the Linux 6.12 tree under {}: {e:#}\n\
-             run scripts/setup (it installs linux-source-6.12) and retry",
-            cache.display()
-        )
-    });
+    let tree = ktestkit::tree("6.12");
     let env = ksrc::kconfig_env(&tree, "x86_64")
         .unwrap_or_else(|e| panic!("kconfig environment of {}: {e:#}", tree.root.display()));
     let (index, info) = Index::load_or_build(&tree, "x86_64", &env.srcarch, &cache)

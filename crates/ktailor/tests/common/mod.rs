@@ -1,9 +1,9 @@
-//! Helpers the CLI's end-to-end tests share: run the built `ktailor`, read
-//! its JSON, and find QEMU processes a run left behind.
+//! Helpers the CLI's end-to-end tests share: run the built `ktailor` and
+//! read its JSON. What other crates' tests share too (trees, locked build
+//! directories, QEMU processes left behind, SSH keys) is in ktestkit.
 
 #![allow(dead_code)]
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs the `ktailor` this test binary was built with, as a user would:
@@ -30,17 +30,4 @@ pub fn json(o: &Output) -> serde_json::Value {
             text(&o.stderr)
         )
     })
-}
-
-/// QEMU processes whose command line mentions `needle` (a run's directory).
-pub fn qemus_mentioning(needle: &Path) -> Vec<String> {
-    let out = Command::new("ps")
-        .args(["-eo", "pid,args"])
-        .output()
-        .expect("ps runs");
-    text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains("qemu-system") && l.contains(&*needle.to_string_lossy()))
-        .map(str::to_string)
-        .collect()
 }

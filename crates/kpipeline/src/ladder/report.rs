@@ -1,12 +1,86 @@
 //! Rendering a ladder run: a Markdown table (the seed's "it's grown about
 //! 8x", step by step) and an SVG bar chart of the image sizes. Pure
 //! functions of the report, so the files are reproducible from ladder.json.
+//! The report's types live here too, next to what renders them.
 
 use std::fmt::Write;
 
-use crate::boot_cmd::BootReport;
-use crate::build_cmd::{mib, secs};
-use crate::ladder_cmd::{LadderReport, StepRow};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::boot::BootReport;
+use crate::fmt::{mib, secs};
+
+/// One rung's measurements.
+#[derive(Serialize)]
+pub struct StepRow {
+    pub name: String,
+    pub seed: String,
+    pub features: Vec<String>,
+    /// CONFIG values this step turned on (or changed) relative to the last.
+    pub options_added: Vec<String>,
+    pub config_lines: usize,
+    pub builtin: usize,
+    pub vmlinux_bytes: u64,
+    pub image_bytes: u64,
+    pub build_s: f64,
+    pub compiled: usize,
+    pub incremental: bool,
+    /// Probes this step newly proves, and the ones carried from earlier steps.
+    pub new_probes: Vec<String>,
+    pub required_probes: Vec<String>,
+    pub probes_passed: usize,
+    pub boot: Option<BootReport>,
+    /// Disk steps: the checks this step newly requires, every check it
+    /// requires (its own and the earlier disk steps', named for its init),
+    /// and how many of those passed.
+    pub new_checks: Vec<String>,
+    pub required_checks: Vec<String>,
+    pub checks_passed: usize,
+    /// Disk steps: the image and its run.
+    pub disk: Option<DiskRun>,
+    pub ok: bool,
+    /// Why the step failed (build or boot), empty when it passed.
+    pub failures: Vec<String>,
+}
+
+/// A disk step's image and its SSH-checked run.
+#[derive(Serialize)]
+pub struct DiskRun {
+    /// krun's machine: qemu or ec2-sim.
+    pub machine: String,
+    pub init: String,
+    pub image: PathBuf,
+    /// The command line built into the kernel (qemu also passes it).
+    pub cmdline: String,
+    pub kernel_release: String,
+    /// What kimage made (sizes, ids, host keys) and how long it took.
+    pub made: kimage::ImageReport,
+    /// The root file system tar (cached) and whether it was a cache hit.
+    pub rootfs: PathBuf,
+    pub rootfs_cache_hit: bool,
+    /// The run, with every check krun made and the console's tail.
+    pub run: Option<krun::RunReport>,
+}
+
+impl DiskRun {
+    pub fn boot_to_login_s(&self) -> Option<f64> {
+        self.run.as_ref().and_then(|r| r.boot_to_login_seconds)
+    }
+}
+
+#[derive(Serialize)]
+pub struct LadderReport {
+    pub kernelversion: String,
+    pub arch: String,
+    pub base: String,
+    pub out_dir: String,
+    pub command: String,
+    pub total_s: f64,
+    pub steps: Vec<StepRow>,
+    pub ok: bool,
+}
 
 /// What proved a step: probes passed, the console text it showed, or (a
 /// disk step) the SSH checks that passed of those it requires.
@@ -375,7 +449,7 @@ mod tests {
         r.new_checks = vec!["login".into(), "pty".into()];
         r.required_checks = r.new_checks.clone();
         r.checks_passed = 1;
-        r.disk = Some(crate::ladder_cmd::DiskRun {
+        r.disk = Some(DiskRun {
             machine: "qemu".into(),
             init: "sysvinit".into(),
             image: "disk.raw".into(),
@@ -384,7 +458,7 @@ mod tests {
             made,
             rootfs: "r.tar".into(),
             rootfs_cache_hit: true,
-            run: Some(crate::ladder_cmd::tests::report(&[
+            run: Some(crate::ladder::tests::report(&[
                 ("login", true),
                 ("pty", false),
                 ("clean-logs", true),

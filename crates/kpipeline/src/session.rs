@@ -1,4 +1,4 @@
-//! What every command starts with: a kernel tree, the environment conf would
+//! What every step starts with: a kernel tree, the environment conf would
 //! see for an architecture, and the parsed Kconfig database.
 
 use std::path::PathBuf;
@@ -6,33 +6,51 @@ use std::path::PathBuf;
 use anyhow::Result;
 use kconfig::{Db, Dialect};
 
+/// Which kernel tree to read, and where ktailor's cache lives.
+#[derive(Clone, Debug)]
+pub struct TreeSpec {
+    /// A directory (used read-only) or a version such as "6.12"
+    /// (provisioned from Debian's linux-source package into the cache).
+    pub kernel: String,
+    /// Run every $(shell,...) probe instead of using the cache.
+    pub no_shell_cache: bool,
+    /// Cache directory (default: [`ksrc::cache_root`]).
+    pub cache: Option<PathBuf>,
+}
+
+impl Default for TreeSpec {
+    fn default() -> Self {
+        TreeSpec {
+            kernel: "6.12".into(),
+            no_shell_cache: false,
+            cache: None,
+        }
+    }
+}
+
+impl TreeSpec {
+    /// The cache directory this run uses.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache.clone().unwrap_or_else(ksrc::cache_root)
+    }
+}
+
 pub struct Session {
     pub tree: ksrc::KernelTree,
     pub env: ksrc::KconfigEnv,
     pub host: ksrc::TreeHost,
     pub db: Db,
     pub parse_ms: u64,
-}
-
-/// Options shared by the commands that read a kernel tree.
-#[derive(clap::Args, Clone)]
-pub struct TreeArgs {
-    /// Kernel source: a directory (used read-only) or a version such as 6.12
-    /// (provisioned from Debian's linux-source package into the cache).
-    #[arg(long, default_value = "6.12")]
-    pub kernel: String,
-    /// Run every $(shell,...) probe instead of using the cache.
-    #[arg(long)]
-    pub no_shell_cache: bool,
-    /// Cache directory (default: $KTAILOR_CACHE, $XDG_CACHE_HOME/ktailor, ~/.cache/ktailor).
-    #[arg(long)]
-    pub cache: Option<PathBuf>,
+    /// Warnings from parsing the Kconfig files (the CLI prints them).
+    pub warnings: Vec<String>,
+    /// The cache directory it was opened with.
+    pub cache: PathBuf,
 }
 
 impl Session {
-    pub fn open(t: &TreeArgs, arch: &str) -> Result<Session> {
+    pub fn open(t: &TreeSpec, arch: &str) -> Result<Session> {
         let start = std::time::Instant::now();
-        let cache = t.cache.clone().unwrap_or_else(ksrc::cache_root);
+        let cache = t.cache_dir();
         let tree = ksrc::resolve_kernel(&t.kernel, &cache)?;
         let env = ksrc::kconfig_env(&tree, arch)?;
         let opts = if t.no_shell_cache {
@@ -42,13 +60,13 @@ impl Session {
         };
         let host = ksrc::TreeHost::new(&tree, &env, opts)?;
         let dialect = Dialect::for_kernel_version(&tree.kernelversion);
-        let (db, warnings) =
+        let (db, parse_warnings) =
             kconfig::parse(&host, &env.kconfig, dialect).map_err(|e| anyhow::anyhow!("{e}"))?;
-        for w in &warnings {
-            eprintln!("{w}");
-        }
+        let mut warnings: Vec<String> = parse_warnings.iter().map(|w| w.to_string()).collect();
         if let Err(e) = host.save() {
-            eprintln!("ktailor: warning: could not save the shell cache: {e:#}");
+            warnings.push(format!(
+                "ktailor: warning: could not save the shell cache: {e:#}"
+            ));
         }
         Ok(Session {
             tree,
@@ -56,6 +74,8 @@ impl Session {
             host,
             db,
             parse_ms: start.elapsed().as_millis() as u64,
+            warnings,
+            cache,
         })
     }
 
