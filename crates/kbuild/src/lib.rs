@@ -738,7 +738,8 @@ mod tests {
         fs::create_dir_all(&root).unwrap();
         fs::write(
             root.join("Makefile"),
-            "olddefconfig:\n\t@echo \"kcflags=$${KCFLAGS-unset} lc=$$LC_ALL\" > $(O)/env.txt\n",
+            "olddefconfig:\n\t@echo \"kcflags=$${KCFLAGS-unset} lc=$$LC_ALL\" > $(O)/env.txt\n\
+             bzImage:\n\t@mkdir -p $(O)/arch/x86/boot && touch $(O)/arch/x86/boot/bzImage\n",
         )
         .unwrap();
         // Set in our environment as a person's shell would leave it; no

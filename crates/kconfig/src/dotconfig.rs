@@ -363,7 +363,8 @@ mod tests {
     #[test]
     fn values_and_lines() {
         // (line, symbol and value it assigns, warning it gives)
-        let cases: &[(&str, Option<(&str, Value)>, Option<&str>)] = &[
+        type Case<'a> = (&'a str, Option<(&'a str, Value)>, Option<&'a str>);
+        let cases: &[Case] = &[
             ("CONFIG_A=y", Some(("A", Value::Tri(Tri::Y))), None),
             ("CONFIG_A=m", Some(("A", Value::Tri(Tri::M))), None),
             ("CONFIG_A=n", Some(("A", Value::Tri(Tri::N))), None),

@@ -16,6 +16,12 @@
 //! `modules.order`, and `provenance.json`, written last: a directory
 //! without it is an interrupted provisioning and is redone. The package
 //! and its unpacked modules (hundreds of megabytes) are removed.
+//!
+//! apt and dpkg are driven through [`ksrc::apt`] (which ksrc's own
+//! `linux-source` provisioning uses too): which versions exist is asked at
+//! run time (`dpkg-query`, `apt-cache search`, `apt-cache madison`), never
+//! pinned; what is Debian-kernel specific (which package, the `-dbg`
+//! System.map, depmod, what is kept) is here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -206,7 +212,9 @@ pub fn provision(tree: &ksrc::KernelTree, arch: &str, cache_root: &Path) -> Resu
             provenance,
             fetched: true,
         }),
-        apt::Published::Theirs => load(&dir).with_context(|| format!("cannot read {}", dir.display())),
+        apt::Published::Theirs => {
+            load(&dir).with_context(|| format!("cannot read {}", dir.display()))
+        }
     }
 }
 

@@ -345,9 +345,15 @@ mod tests {
         assert_eq!(s.rule[0].handler, Some(Handler::InitEnoent));
         let e = Symptoms::parse(&rule("init-enoentt"), "mine.toml").unwrap_err();
         let msg = format!("{e:#}");
-        assert!(msg.contains("init-enoentt"), "the error names the handler: {msg}");
+        assert!(
+            msg.contains("init-enoentt"),
+            "the error names the handler: {msg}"
+        );
         assert!(msg.contains("mine.toml"), "and the file: {msg}");
-        assert!(msg.contains("root-device"), "and lists the handlers there are: {msg}");
+        assert!(
+            msg.contains("root-device"),
+            "and lists the handlers there are: {msg}"
+        );
     }
 
     #[test]

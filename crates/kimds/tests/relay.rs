@@ -40,9 +40,9 @@ fn main() {
         ("relay_fails_without_server", relay_fails_without_server),
     ];
     // Speak enough of libtest's command line and output for `cargo test
-    // -- --list` (the test counts in docs/CI.md) and for scripts/test's
-    // tally: every test here is the fast tier, so `--ignored` runs none
-    // and `--include-ignored` changes nothing.
+    // -- --list` (counting the suite's tests) and for scripts/test's
+    // "N passed" tally: every test here is the fast tier, so `--ignored`
+    // runs none and `--include-ignored` changes nothing.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let has = |flag: &str| args.iter().any(|a| a == flag);
     if has("--list") {

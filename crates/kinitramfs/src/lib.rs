@@ -287,14 +287,8 @@ mod tests {
         );
         assert_eq!(compression_for("CONFIG_RD_GZIP=m\n"), Compression::None);
         // conf does not read a line with leading blanks, so neither do we.
-        assert_eq!(
-            compression_for("  CONFIG_RD_GZIP=y\r\n"),
-            Compression::None
-        );
-        assert_eq!(
-            compression_for("CONFIG_RD_GZIP=y\r\n"),
-            Compression::Gzip
-        );
+        assert_eq!(compression_for("  CONFIG_RD_GZIP=y\r\n"), Compression::None);
+        assert_eq!(compression_for("CONFIG_RD_GZIP=y\r\n"), Compression::Gzip);
         assert_eq!(compression_for(""), Compression::None);
         assert_eq!(Compression::Gzip.extension(), "cpio.gz");
     }

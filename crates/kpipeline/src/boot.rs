@@ -22,6 +22,8 @@ pub struct VmOptions {
     pub timeout: Duration,
     /// Longest the console may stay silent before the guest counts as hung.
     pub idle_timeout: Duration,
+    /// The QEMU binary (also the one the KVM health check runs).
+    pub qemu: PathBuf,
 }
 
 impl Default for VmOptions {
@@ -30,6 +32,7 @@ impl Default for VmOptions {
             accel: kboot::Accel::Auto,
             timeout: Duration::from_secs(180),
             idle_timeout: Duration::from_secs(45),
+            qemu: "qemu-system-x86_64".into(),
         }
     }
 }
@@ -40,6 +43,7 @@ impl VmOptions {
         plan.accel = self.accel;
         plan.timeout = self.timeout;
         plan.idle_timeout = self.idle_timeout;
+        plan.qemu = self.qemu.clone();
     }
 }
 

@@ -229,7 +229,7 @@ pub fn diagnose(a: &DoctorRequest, ev: Events<'_>) -> Result<DoctorReport> {
     inputs.lspci = read("--lspci", &a.lspci)?;
     inputs.probes = read("--probes", &a.probes)?;
     inputs.config = read("--config", &a.config)?;
-    inputs.questions = questions(&a)?;
+    inputs.questions = questions(a)?;
     inputs.init = a.init.as_deref().map(init_kind).transpose()?;
     for (flag, dir) in a.validate_build.iter().map(|d| ("--validate-build", d)) {
         for f in [".config", "System.map"] {

@@ -20,6 +20,7 @@ pub mod fmt;
 pub mod image;
 pub mod keys;
 pub mod ladder;
+pub mod minimize;
 pub mod output;
 pub mod prepare;
 pub mod session;

@@ -231,8 +231,8 @@ impl Reader<'_> {
                 if let Ok(n) = text.parse::<i64>() {
                     // JSON has no leading zeros or '+'.
                     let digits = text.strip_prefix('-').unwrap_or(text);
-                    let canonical = !digits.starts_with('+')
-                        && (digits == "0" || !digits.starts_with('0'));
+                    let canonical =
+                        !digits.starts_with('+') && (digits == "0" || !digits.starts_with('0'));
                     return canonical.then_some(Scalar::Int(n));
                 }
                 text.parse::<f64>().ok().map(|_| Scalar::Other)

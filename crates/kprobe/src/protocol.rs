@@ -325,7 +325,9 @@ mod tests {
         );
         p.status = Status::Fail;
         p.errno = Some("ENOSYS".into());
-        assert!(p.to_line().ends_with(r#""status":"fail","detail":"epoll_create1 returned fd 3","errno":"ENOSYS"}"#));
+        assert!(p.to_line().ends_with(
+            r#""status":"fail","detail":"epoll_create1 returned fd 3","errno":"ENOSYS"}"#
+        ));
         assert_eq!(listening_line(22), r#"KTAILOR-PROBE-LISTENING {"port":22}"#);
         let mut d = Done::default();
         d.add(Status::Pass);

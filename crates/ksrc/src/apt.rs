@@ -110,7 +110,9 @@ pub enum Install {
     Installed,
     /// apt-get refused, even after an `apt-get update`: the last lines of
     /// what it said, joined with ` / `.
-    Failed { stderr_tail: String },
+    Failed {
+        stderr_tail: String,
+    },
 }
 
 /// `apt-get install -y PACKAGE` (needs root). A fresh machine often has
@@ -374,6 +376,9 @@ N: Unable to locate package nope
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("sh failed") && e.contains("nope") && e.ends_with("fix it"), "{e}");
+        assert!(
+            e.contains("sh failed") && e.contains("nope") && e.ends_with("fix it"),
+            "{e}"
+        );
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! - [`fs`]: atomic replacement of files and directory trees.
 //! - [`lock`]: `flock` locks, exclusive or shared, that say what they wait
-//!   for and are released on drop.
+//!   for and are released on drop; [`RunDir`], one run's own directory in
+//!   a work directory that concurrent runs share.
 //! - [`process`]: children in their own process group, killed with the
 //!   whole group on drop, on SIGINT/SIGTERM/SIGHUP and when we die.
 //! - [`make_env`]: the environment the kernel's `make` runs in, without what

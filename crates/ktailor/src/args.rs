@@ -134,6 +134,9 @@ pub struct VmArgs {
     /// Longest the console may stay silent before the guest counts as hung, in seconds.
     #[arg(long, default_value_t = 45)]
     pub idle_timeout: u64,
+    /// The QEMU binary (the KVM health check runs it too).
+    #[arg(long, default_value = "qemu-system-x86_64")]
+    pub qemu: PathBuf,
 }
 
 impl VmArgs {
@@ -142,6 +145,7 @@ impl VmArgs {
             accel: self.accel.accel(),
             timeout: Duration::from_secs(self.timeout),
             idle_timeout: Duration::from_secs(self.idle_timeout),
+            qemu: self.qemu.clone(),
         }
     }
 }

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use kcatalog::Catalog;
+use kpipeline::fmt::did_you_mean;
 use kpipeline::output::write_atomic;
 use kpipeline::prepare::open_session;
-use kpipeline::fmt::did_you_mean;
 use kpipeline::tailor::{self, Wanted};
 use serde::Serialize;
 

@@ -1,7 +1,7 @@
 //! `ktailor rootfs` and `ktailor image`: a Debian root file system, and a
 //! UEFI disk image holding it with the target's kernel.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -40,15 +40,11 @@ pub fn rootfs(a: RootfsArgs) -> Result<ExitCode> {
     let r = image::build_rootfs(&spec, &cache, &ui.ev())?;
     if let Some(out) = &a.output {
         // A copy, written whole before it takes the name.
-        let dir = out
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        let tmp = ksys::AtomicFile::new(out)
+            .with_context(|| format!("cannot create a file beside {}", out.display()))?;
         std::fs::copy(&r.tar, tmp.path())
             .with_context(|| format!("cannot copy {} to {}", r.tar.display(), out.display()))?;
-        tmp.persist(out)
+        tmp.commit()
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     if a.json {

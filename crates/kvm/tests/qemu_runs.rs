@@ -71,9 +71,9 @@ fn serial_kernel() -> (ktestkit::DirLock, PathBuf) {
             make(&tree, gen, "tinyconfig");
             let mut config = std::fs::read_to_string(gen.join(".config")).unwrap();
             config.push_str(
-            "CONFIG_PRINTK=y\nCONFIG_TTY=y\nCONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n\
-             CONFIG_BLK_DEV_INITRD=y\nCONFIG_BINFMT_ELF=y\n",
-        );
+                "CONFIG_PRINTK=y\nCONFIG_TTY=y\nCONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n\
+                 CONFIG_BLK_DEV_INITRD=y\nCONFIG_BINFMT_ELF=y\n",
+            );
             std::fs::write(gen.join(".config"), config).unwrap();
             make(&tree, gen, "olddefconfig");
             let config = std::fs::read_to_string(gen.join(".config")).unwrap();

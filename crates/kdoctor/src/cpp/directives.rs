@@ -230,7 +230,6 @@ fn parse_define(rest: &str, line: u32, cond: u32) -> Option<Define> {
     })
 }
 
-
 /// All non-directive lines of a file as one token stream.
 pub fn tokens_of(pp: &Preprocessed) -> Vec<Tok> {
     let mut out = Vec::new();
@@ -239,7 +238,6 @@ pub fn tokens_of(pp: &Preprocessed) -> Vec<Tok> {
     }
     out
 }
-
 
 #[cfg(test)]
 mod tests {

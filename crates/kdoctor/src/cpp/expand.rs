@@ -242,7 +242,6 @@ fn paste(body: Vec<Tok>) -> Vec<Tok> {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,6 @@ impl MacroFacts for NoFacts {
     }
 }
 
-
 /// Reads an `#if` expression as a condition on options. `ident` resolves a
 /// bare or `defined()` identifier.
 pub fn parse_if(text: &str, ident: &dyn Fn(&str) -> Option<Cond>, _facts: &dyn MacroFacts) -> Cond {
@@ -221,7 +220,6 @@ fn bits(if64: bool, if32: bool) -> Option<Cond> {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,8 +231,14 @@ mod tests {
 
     #[test]
     fn options_and_opaque_tests() {
-        assert_eq!(cond("IS_ENABLED(CONFIG_A) && !IS_BUILTIN(CONFIG_B)"), "A!=n && !B=y");
-        assert_eq!(cond("defined(CONFIG_A) || IS_MODULE(CONFIG_C)"), "A=y || C=m");
+        assert_eq!(
+            cond("IS_ENABLED(CONFIG_A) && !IS_BUILTIN(CONFIG_B)"),
+            "A!=n && !B=y"
+        );
+        assert_eq!(
+            cond("defined(CONFIG_A) || IS_MODULE(CONFIG_C)"),
+            "A=y || C=m"
+        );
         assert_eq!(cond("BITS_PER_LONG == 64"), "64BIT=y");
         assert_eq!(cond("0"), "n");
         assert_eq!(

@@ -160,7 +160,6 @@ fn is_type_word(s: &str) -> bool {
     )
 }
 
-
 pub fn parse_int(s: &str) -> Option<u64> {
     let t = s.trim_end_matches(['u', 'U', 'l', 'L']);
     if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
@@ -173,7 +172,6 @@ pub fn parse_int(s: &str) -> Option<u64> {
         t.parse().ok()
     }
 }
-
 
 #[cfg(test)]
 mod tests {

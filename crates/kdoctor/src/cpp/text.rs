@@ -84,7 +84,6 @@ pub fn logical_lines(text: &str) -> Vec<(u32, String)> {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

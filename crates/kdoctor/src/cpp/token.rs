@@ -143,7 +143,6 @@ fn utf8_len(b: u8) -> usize {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,7 +81,6 @@ impl Doctor<'_> {
             }
         }
     }
-
 }
 
 /// Devices a kernel boots and runs without a driver for (the PCI core
@@ -97,4 +96,20 @@ fn optional_class(class: Option<u32>) -> Option<&'static str> {
         0x0c05 => "; optional: only for sensors and EEPROMs on the SMBus",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridges_and_smbus_need_no_driver() {
+        for c in [0x0600, 0x060000, 0x0601, 0x0604, 0x0c05] {
+            assert!(optional_class(Some(c)).is_some(), "{c:x}");
+        }
+        for c in [0x0106, 0x010601, 0x0200] {
+            assert!(optional_class(Some(c)).is_none(), "{c:x}");
+        }
+        assert!(optional_class(None).is_none());
+    }
 }

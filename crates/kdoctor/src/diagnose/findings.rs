@@ -58,7 +58,6 @@ impl Doctor<'_> {
         }
     }
 
-
     /// Rules from data/symptoms.toml over one input.
     fn text_rules(&mut self, input: &str, text: &str) {
         let rules = self.rules;
@@ -119,7 +118,6 @@ impl Doctor<'_> {
         self.compiled = compiled;
     }
 
-
     /// `path` or `path:text` of a rule → file:line in the tree, or the
     /// rule's own line in the rules file.
     fn rule_source(&self, r: &rules::Rule) -> Option<String> {
@@ -140,7 +138,6 @@ impl Doctor<'_> {
             .get(&r.id)
             .map(|l| format!("{}:{l}", self.rules.file))
     }
-
 
     /// Lines naming `CONFIG_X`: the kernel told us the option.
     fn config_names(&mut self, log: &str) {
@@ -205,7 +202,6 @@ impl Doctor<'_> {
         }
     }
 
-
     fn probes(&mut self, text: &str, input: &str) {
         for p in inputs::parse_probes(text) {
             let ev = Evidence {
@@ -244,7 +240,6 @@ impl Doctor<'_> {
             }
         }
     }
-
 
     fn strace(&mut self, text: &str) {
         for f in inputs::parse_strace(text) {
@@ -298,7 +293,6 @@ impl Doctor<'_> {
             }
         }
     }
-
 }
 
 fn kind_of(target: &str) -> Kind {
@@ -308,5 +302,20 @@ fn kind_of(target: &str) -> Kind {
         "af" => Kind::AddressFamily,
         "pci" => Kind::Pci,
         _ => Kind::Rule,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lookup_says_what_kind_of_answer_it_is() {
+        assert_eq!(kind_of("syscall:epoll_create1"), Kind::Syscall);
+        assert_eq!(kind_of("fs:/proc"), Kind::Filesystem);
+        assert_eq!(kind_of("af:AF_UNIX"), Kind::AddressFamily);
+        assert_eq!(kind_of("pci:8086:100e"), Kind::Pci);
+        assert_eq!(kind_of("option:FUTEX"), Kind::Rule);
+        assert_eq!(kind_of("file:fs/binfmt_elf.c"), Kind::Rule);
     }
 }

@@ -23,7 +23,6 @@ impl Doctor<'_> {
         std::mem::take(&mut self.cands)
     }
 
-
     fn lookup(&mut self, f: &Finding, l: &str) {
         let (kind, arg) = l.split_once(':').unwrap_or((l, ""));
         let arg = arg.trim();
@@ -194,5 +193,4 @@ impl Doctor<'_> {
             self.push_candidate(c);
         }
     }
-
 }

@@ -211,3 +211,124 @@ pub fn innermost(c: &Cond) -> Option<String> {
         .first()
         .and_then(|a| a.iter().rev().find(|l| l.on).map(|l| l.symbol.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{PciId, Stats, VirtioId, FORMAT};
+    use crate::scan::{PciMatch, PCI_ANY_ID};
+
+    fn site(file: &str, cond: Cond) -> Site {
+        Site {
+            file: file.into(),
+            line: 1,
+            cond,
+            module: None,
+        }
+    }
+
+    fn pci(vendor: u32, device: u32, class: u32, mask: u32, file: &str, opt: &str) -> PciId {
+        PciId {
+            ids: PciMatch {
+                vendor,
+                device,
+                subvendor: PCI_ANY_ID,
+                subdevice: PCI_ANY_ID,
+                class,
+                class_mask: mask,
+            },
+            table: "tbl".into(),
+            site: site(file, Cond::Tri(opt.into())),
+        }
+    }
+
+    fn index() -> Index {
+        Index {
+            format: FORMAT,
+            kernelversion: "6.12.0".into(),
+            arch: "x86_64".into(),
+            srcarch: "x86".into(),
+            tree: "/t".into(),
+            stats: Stats::default(),
+            syscalls: Vec::new(),
+            filesystems: Vec::new(),
+            families: Vec::new(),
+            family_numbers: Vec::new(),
+            pci: vec![
+                pci(
+                    0x1af4,
+                    PCI_ANY_ID,
+                    0,
+                    0,
+                    "drivers/virtio/virtio_pci_common.c",
+                    "VIRTIO_PCI",
+                ),
+                pci(
+                    PCI_ANY_ID,
+                    PCI_ANY_ID,
+                    0x010601,
+                    0xffffff,
+                    "drivers/ata/ahci.c",
+                    "SATA_AHCI",
+                ),
+                pci(
+                    PCI_ANY_ID,
+                    PCI_ANY_ID,
+                    0,
+                    0,
+                    "drivers/pci/pci-stub.c",
+                    "PCI_STUB",
+                ),
+            ],
+            virtio: vec![VirtioId {
+                device: 1,
+                vendor: PCI_ANY_ID,
+                table: "id_table".into(),
+                site: site("drivers/net/virtio_net.c", Cond::Tri("VIRTIO_NET".into())),
+            }],
+            virtio_names: [(1, "VIRTIO_ID_NET".to_string())].into_iter().collect(),
+            messages: Vec::new(),
+            files: Default::default(),
+        }
+    }
+
+    #[test]
+    fn virtio_devices_need_the_transport_and_the_driver() {
+        let idx = index();
+        // Transitional 1af4:1000 is virtio ID 1, modern 1af4:1041 too.
+        for dev in [0x1000, 0x1041] {
+            let g = pci_lookup(&idx, 0x1af4, dev, None);
+            assert_eq!(g[0].matched_by, "virtio", "{g:?}");
+            assert_eq!(g[0].expr, "VIRTIO_PCI && VIRTIO_NET");
+            assert_eq!(g[0].symbol.as_deref(), Some("VIRTIO_NET"));
+            assert!(g[0].via[0].contains("VIRTIO_ID_NET"), "{:?}", g[0].via);
+            assert_eq!(g[1].matched_by, "vendor");
+        }
+        // A transitional device's subsystem device ID is its virtio ID.
+        let g = pci_lookup_sub(&idx, 0x1af4, 0x1000, None, Some((0x1af4, 2)));
+        assert!(g.iter().all(|g| g.matched_by != "virtio"), "{g:?}");
+    }
+
+    #[test]
+    fn classes_match_and_catch_alls_never_bind() {
+        let idx = index();
+        let g = pci_lookup(&idx, 0x8086, 0x2922, Some(0x0106));
+        assert_eq!(g.len(), 1, "pci-stub binds only when told to: {g:?}");
+        assert_eq!(
+            (g[0].matched_by.as_str(), g[0].expr.as_str()),
+            ("class", "SATA_AHCI")
+        );
+        assert_eq!(g[0].subject, "pci 8086:2922 class 0106");
+        assert!(pci_lookup(&idx, 0x8086, 0x2922, None).is_empty());
+    }
+
+    #[test]
+    fn the_innermost_option_of_the_first_alternative() {
+        let c = Cond::or([
+            Cond::and([Cond::Tri("NET".into()), Cond::Tri("UNIX".into())]),
+            Cond::Tri("OTHER".into()),
+        ]);
+        assert_eq!(innermost(&c).as_deref(), Some("UNIX"));
+        assert_eq!(innermost(&Cond::True), None);
+    }
+}

@@ -128,3 +128,45 @@ fn first_pos(s: &Suggestion) -> (usize, usize) {
         .min()
         .unwrap_or((9, 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::report::Evidence;
+
+    fn at(input: &str, line: usize) -> Evidence {
+        Evidence {
+            input: input.into(),
+            line,
+            text: String::new(),
+        }
+    }
+
+    #[test]
+    fn questions_then_log_then_strace_by_line() {
+        let pos = |ev: Vec<Evidence>| {
+            first_pos(&Suggestion {
+                option: "X".into(),
+                value: "y".into(),
+                kind: Kind::Rule,
+                rule: String::new(),
+                subject: String::new(),
+                why: String::new(),
+                evidence: ev,
+                source: None,
+                guard: None,
+                requests: Vec::new(),
+                already_satisfied: None,
+                additions: Vec::new(),
+                set: Vec::new(),
+                prompt: None,
+                solve_error: None,
+                score: 0,
+            })
+        };
+        assert_eq!(pos(vec![at("strace", 1), at("log", 9)]), (1, 9));
+        assert_eq!(pos(vec![at("question", 0)]), (0, 0));
+        assert_eq!(pos(vec![at("qmp", 2)]), (4, 2));
+        assert_eq!(pos(Vec::new()), (9, 0));
+    }
+}

@@ -90,4 +90,3 @@ pub struct Report {
     pub suggestions: Vec<Suggestion>,
     pub notes: Vec<Note>,
 }
-

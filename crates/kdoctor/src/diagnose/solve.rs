@@ -91,4 +91,3 @@ pub(super) fn prompt_of(db: &Db, name: &str) -> Option<String> {
         format!("\"{text}\"")
     })
 }
-

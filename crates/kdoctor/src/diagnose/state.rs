@@ -13,14 +13,14 @@ use crate::rules::{Pattern, Symptoms};
 
 /// What a finding asks for.
 pub(super) enum Target {
+    /// A lookup in the index: `syscall:NAME`, `fs:NAME`, `af:AF_X`,
+    /// `file:PATH`, `option:NAME`, `pci:VVVV:DDDD[:CLASS]`.
     Lookup(String),
     /// An option named directly, with the kernel source to cite.
-    Option {
-        name: String,
-        value: String,
-    },
+    Option { name: String, value: String },
 }
 
+/// An input line that means something, not yet looked up.
 pub(super) struct Finding {
     pub(super) kind: Kind,
     pub(super) rule: String,
@@ -35,6 +35,7 @@ pub(super) struct Finding {
     pub(super) strict: bool,
 }
 
+/// An option to suggest, before the solver and the ranking.
 pub(super) struct Candidate {
     pub(super) option: String,
     pub(super) value: String,
@@ -47,25 +48,34 @@ pub(super) struct Candidate {
     pub(super) source: Option<String>,
     pub(super) guard: Option<String>,
     pub(super) score: u32,
+    /// With a --config: whether its requests already hold.
     pub(super) satisfied: Option<bool>,
 }
 
+/// One diagnosis: the inputs, what was found so far, the notes.
 pub(super) struct Doctor<'a> {
     pub(super) index: &'a Index,
     pub(super) db: &'a Db,
     pub(super) inputs: &'a Inputs,
     pub(super) rules: &'a Symptoms,
+    /// The `--config`, if given.
     pub(super) user: Option<Config>,
     /// Values to judge "already on" by: the user's config, else allnoconfig.
     pub(super) now: Config,
     pub(super) findings: Vec<Finding>,
     pub(super) cands: Vec<Candidate>,
     pub(super) notes: Vec<Note>,
+    /// Each rule's patterns, compiled once: (rule index, patterns).
     pub(super) compiled: Vec<(usize, Vec<Pattern>)>,
 }
 
 impl<'a> Doctor<'a> {
-    pub(super) fn new(index: &'a Index, db: &'a Db, inputs: &'a Inputs, rules: &'a Symptoms) -> Doctor<'a> {
+    pub(super) fn new(
+        index: &'a Index,
+        db: &'a Db,
+        inputs: &'a Inputs,
+        rules: &'a Symptoms,
+    ) -> Doctor<'a> {
         let user = inputs.config.as_deref().map(Config::parse);
         let now = match &user {
             Some(c) => c.clone(),
@@ -102,7 +112,6 @@ impl<'a> Doctor<'a> {
         }
     }
 
-
     pub(super) fn note(&mut self, rule: &str, ev: &Evidence, text: String) {
         if !self
             .notes
@@ -116,7 +125,6 @@ impl<'a> Doctor<'a> {
             });
         }
     }
-
 
     #[allow(clippy::too_many_arguments)]
     pub(super) fn find(
@@ -140,7 +148,6 @@ impl<'a> Doctor<'a> {
             strict,
         });
     }
-
 
     pub(super) fn candidate_for_option(
         &self,
@@ -166,13 +173,11 @@ impl<'a> Doctor<'a> {
         }
     }
 
-
     /// Ranks sites and alternatives: the fewer options still to turn on,
     /// the less the advice changes.
     pub(super) fn cost(&self, reqs: &[String]) -> usize {
         reqs.iter().filter(|r| self.now.tri(r) == Tri::N).count()
     }
-
 
     /// A candidate from a guard: the cheapest alternative's positive
     /// options are the requests, the innermost is the option.
@@ -252,7 +257,6 @@ impl<'a> Doctor<'a> {
         })
     }
 
-
     /// Adds a candidate, or merges it into the one for the same option:
     /// evidence accumulates, the higher score wins.
     pub(super) fn push_candidate(&mut self, c: Candidate) {
@@ -284,5 +288,4 @@ impl<'a> Doctor<'a> {
         }
         self.cands.push(c);
     }
-
 }

@@ -112,7 +112,6 @@ pub(crate) fn lock_file(path: &Path) -> Result<std::fs::File> {
     }
 }
 
-
 /// Removes caches of the same tree and architecture written by another
 /// index format: they are never read again and each is megabytes.
 fn prune_stale(current: &Path, idx: &Index) {
@@ -147,7 +146,6 @@ fn prune_stale(current: &Path, idx: &Index) {
     }
 }
 
-
 #[derive(Clone, Debug, Serialize)]
 pub struct CacheInfo {
     pub path: PathBuf,
@@ -156,4 +154,3 @@ pub struct CacheInfo {
     pub bytes: u64,
     pub ms: u64,
 }
-

@@ -58,7 +58,6 @@ impl ArchFacts {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

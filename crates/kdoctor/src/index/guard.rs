@@ -37,7 +37,6 @@ pub(super) fn quoted_includes(path: &str, bytes: &[u8]) -> Vec<(String, u32)> {
     out
 }
 
-
 /// Guards of files, through Kbuild and through `#include "x.c"` / local
 /// headers.
 pub(super) struct GuardResolver<'a> {
@@ -130,7 +129,6 @@ impl<'a> GuardResolver<'a> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,9 +136,12 @@ mod tests {
     #[test]
     fn unity_builds_take_the_includers_guard_and_the_include_lines_if() {
         let kb = kbuild::Kbuild {
-            files: [("kernel/sched/build.c".to_string(), Cond::Tri("SCHED".into()))]
-                .into_iter()
-                .collect(),
+            files: [(
+                "kernel/sched/build.c".to_string(),
+                Cond::Tri("SCHED".into()),
+            )]
+            .into_iter()
+            .collect(),
             modules: [(
                 "kernel/sched/build.c".to_string(),
                 vec!["sched".to_string()],

@@ -126,4 +126,3 @@ pub struct Index {
     /// Every C file Kbuild compiles, with its guard.
     pub files: BTreeMap<String, Cond>,
 }
-

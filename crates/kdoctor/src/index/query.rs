@@ -118,7 +118,6 @@ pub fn format_matches(format: &str, line: &str) -> bool {
     matched >= 8
 }
 
-
 /// Does a table entry match a device? `class` is the 24-bit class code
 /// (base, sub, prog-if), or the 16-bit base+sub that `lspci -n` prints
 /// (values up to 0xffff), in which case the prog-if is not compared.
@@ -140,12 +139,10 @@ pub fn pci_matches(m: &PciMatch, vendor: u32, device: u32, class: Option<u32>) -
     }
 }
 
-
 /// Evaluates a site against a configuration: built in, module, or absent.
 pub fn built(site: &Site, cfg: &Config) -> Tri {
     site.cond.eval(cfg)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -154,10 +151,19 @@ mod tests {
     #[test]
     fn printf_formats_match_log_lines() {
         let f = "%s: CONFIG_POSIX_TIMERS is not set, %d timers\n";
-        assert!(format_matches(f, "prog: CONFIG_POSIX_TIMERS is not set, 3 timers"));
+        assert!(format_matches(
+            f,
+            "prog: CONFIG_POSIX_TIMERS is not set, 3 timers"
+        ));
         assert!(!format_matches(f, "CONFIG_POSIX_TIMERS is set"));
-        assert!(!format_matches("%s %d", "anything"), "too little literal text");
-        assert!(format_matches("100%% sure about CONFIG_X", "100% sure about CONFIG_X"));
+        assert!(
+            !format_matches("%s %d", "anything"),
+            "too little literal text"
+        );
+        assert!(format_matches(
+            "100%% sure about CONFIG_X",
+            "100% sure about CONFIG_X"
+        ));
     }
 
     #[test]
@@ -171,7 +177,10 @@ mod tests {
             class_mask: 0xffffff,
         };
         assert!(pci_matches(&ahci, 0x8086, 0x2922, Some(0x010601)));
-        assert!(pci_matches(&ahci, 0x8086, 0x2922, Some(0x0106)), "16-bit class");
+        assert!(
+            pci_matches(&ahci, 0x8086, 0x2922, Some(0x0106)),
+            "16-bit class"
+        );
         assert!(!pci_matches(&ahci, 0x8086, 0x2922, Some(0x010180)));
         assert!(!pci_matches(&ahci, 0x8086, 0x2922, None));
         let e1000 = PciMatch {

@@ -465,6 +465,8 @@ mod tests {
                 ("obj".into(), "D".into(), "d.o e.o".into()),
             ]
         );
-        assert!(parse(&[("Makefile", "obj-y += a.o\n")]).include_dirs.is_empty());
+        assert!(parse(&[("Makefile", "obj-y += a.o\n")])
+            .include_dirs
+            .is_empty());
     }
 }

@@ -118,7 +118,6 @@ pub(super) fn fields(item: &[Tok], names: &[&str]) -> Option<Vec<Option<i128>>> 
     Some(vals)
 }
 
-
 pub(super) fn field_tokens(body: &[Tok], name: &str) -> Option<Vec<Tok>> {
     for part in split_commas(body) {
         if part.len() >= 3 && part[0].is(".") && part[1].text == name && part[2].is("=") {
@@ -135,7 +134,6 @@ pub(super) fn field_string(body: &[Tok], name: &str) -> Option<String> {
     }
     Some(v.iter().map(|t| t.text.as_str()).collect())
 }
-
 
 /// `enum { A = 0x10, B, C }` constants of a file (device IDs are sometimes
 /// enumerators rather than macros).
@@ -186,7 +184,6 @@ pub(super) fn enum_constants(toks: &[Tok], macros: &Layered<'_>) -> Vec<(String,
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,7 +204,10 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert_eq!(fields(items[0], &["a", "b"]), Some(vec![Some(1), Some(2)]));
         assert_eq!(fields(items[1], &["a", "b"]), Some(vec![Some(0), Some(3)]));
-        assert!(initializer(&toks("int x = { 1 };"), 1, true).is_none(), "not an array");
+        assert!(
+            initializer(&toks("int x = { 1 };"), 1, true).is_none(),
+            "not an array"
+        );
         let s = toks(".name = \"ext\" \"4\", .owner = THIS_MODULE");
         assert_eq!(field_string(&s, "name").as_deref(), Some("ext4"));
         assert!(field_string(&s, "owner").is_none());

@@ -24,10 +24,13 @@ pub struct Shared<'a> {
     pub include_dirs: &'a (dyn Fn(&str) -> Vec<String> + Sync),
 }
 
-
 /// A quoted include as the compiler finds it: next to the including
 /// file, then in the Makefile's `-I` directories, then like `<...>`.
-pub(super) fn resolve_quoted(sh: &Shared<'_>, from_dir: &str, inc: &str) -> Option<(String, Arc<Header>)> {
+pub(super) fn resolve_quoted(
+    sh: &Shared<'_>,
+    from_dir: &str,
+    inc: &str,
+) -> Option<(String, Arc<Header>)> {
     let p = normalize(&format!("{from_dir}/{inc}"));
     if let Some(h) = header(sh, &p) {
         return Some((p, h));
@@ -35,9 +38,15 @@ pub(super) fn resolve_quoted(sh: &Shared<'_>, from_dir: &str, inc: &str) -> Opti
     resolve_angle(sh, from_dir, inc)
 }
 
-
 /// Appends a header's tokens as if included at `line` under `cond`.
-pub(super) fn splice_header(out: &mut Vec<Tok>, sh: &Shared<'_>, dir: &str, inc: &str, line: u32, cond: u32) {
+pub(super) fn splice_header(
+    out: &mut Vec<Tok>,
+    sh: &Shared<'_>,
+    dir: &str,
+    inc: &str,
+    line: u32,
+    cond: u32,
+) {
     let Some((path, _)) = resolve_quoted(sh, dir, inc) else {
         return;
     };
@@ -51,14 +60,12 @@ pub(super) fn splice_header(out: &mut Vec<Tok>, sh: &Shared<'_>, dir: &str, inc:
     }
 }
 
-
 pub(super) fn layered<'a>(sh: &'a Shared<'_>, hs: &'a [Arc<Header>], m: &'a Macros) -> Layered<'a> {
     let mut v: Vec<&Macros> = vec![sh.macros];
     v.extend(hs.iter().map(|h| &h.macros));
     v.push(m);
     Layered(v)
 }
-
 
 /// A header's own macros and includes, parsed once per index build.
 pub struct Header {
@@ -96,7 +103,11 @@ pub(super) fn header(sh: &Shared<'_>, path: &str) -> Option<Arc<Header>> {
 
 /// `<linux/x.h>` as the kernel's `-I` flags find it (the Makefile's own
 /// `-I` directories for `from_dir` first).
-pub(super) fn resolve_angle(sh: &Shared<'_>, from_dir: &str, p: &str) -> Option<(String, Arc<Header>)> {
+pub(super) fn resolve_angle(
+    sh: &Shared<'_>,
+    from_dir: &str,
+    p: &str,
+) -> Option<(String, Arc<Header>)> {
     for d in (sh.include_dirs)(from_dir) {
         let c = normalize(&format!("{d}/{p}"));
         if let Some(h) = header(sh, &c) {
@@ -199,7 +210,6 @@ pub(super) fn number_macro(kind: TokKind, text: &str) -> cpp::Macro {
     }
 }
 
-
 pub fn normalize(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for s in p.split('/') {
@@ -213,7 +223,6 @@ pub fn normalize(p: &str) -> String {
     }
     parts.join("/")
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -262,6 +271,9 @@ mod tests {
         assert_eq!(found("c.h").as_deref(), Some("drivers/common/c.h"));
         assert_eq!(found("linux/g.h").as_deref(), Some("include/linux/g.h"));
         assert_eq!(found("missing.h"), None);
-        assert!(cache.lock().unwrap().contains_key("drivers/x/missing.h"), "misses are cached too");
+        assert!(
+            cache.lock().unwrap().contains_key("drivers/x/missing.h"),
+            "misses are cached too"
+        );
     }
 }

@@ -33,7 +33,6 @@ fn config_in_string(b: &[u8]) -> bool {
     false
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

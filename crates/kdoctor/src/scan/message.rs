@@ -12,7 +12,6 @@ pub struct MsgHit {
     pub cond: u32,
 }
 
-
 /// Print-like calls whose format strings reach the kernel log.
 fn is_print_call(name: &str) -> bool {
     const PREFIXES: [&str; 16] = [
@@ -96,7 +95,6 @@ pub(super) fn message_at(toks: &[Tok], i: usize) -> Option<MsgHit> {
         cond: toks[i].cond,
     })
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -61,7 +61,6 @@ pub struct FileScan {
     pub pci_override_only: usize,
 }
 
-
 /// A `file_system_type` (`name` = `.name`) or `net_proto_family`
 /// (`name` = the family's value, resolved to a number in `number`).
 #[derive(Clone, Debug)]
@@ -72,7 +71,6 @@ pub struct NamedHit {
     pub line: u32,
     pub cond: u32,
 }
-
 
 pub fn scan_file(path: &str, src: &str, module: Option<&str>, sh: &Shared<'_>) -> FileScan {
     let pp = cpp::preprocess(src, sh.facts);
@@ -246,7 +244,6 @@ pub fn scan_file(path: &str, src: &str, module: Option<&str>, sh: &Shared<'_>) -
     fs.conds = pp.conds;
     fs
 }
-
 
 fn add_entries(fs: &mut FileScan, e: TableEntries) {
     fs.pci.extend(e.pci);

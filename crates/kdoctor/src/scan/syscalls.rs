@@ -13,7 +13,6 @@ pub struct SyscallHit {
     pub extra: Option<Cond>,
 }
 
-
 /// `SYSCALL_DEFINEn` / `COMPAT_SYSCALL_DEFINEn` → the definitions it
 /// makes: (compat, extra condition). `SYSCALL32_DEFINEn`
 /// (include/linux/syscalls.h) is `COMPAT_SYSCALL_DEFINEn` under
@@ -38,7 +37,6 @@ pub(super) fn syscall_macro(w: &str) -> Option<Vec<(bool, Option<Cond>)>> {
         _ => None,
     }
 }
-
 
 #[cfg(test)]
 mod tests {

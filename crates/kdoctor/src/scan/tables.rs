@@ -20,7 +20,6 @@ pub struct PciMatch {
 
 pub const PCI_ANY_ID: u32 = 0xffff_ffff;
 
-
 #[derive(Clone, Debug)]
 pub struct PciHit {
     pub m: PciMatch,
@@ -28,7 +27,6 @@ pub struct PciHit {
     pub line: u32,
     pub cond: u32,
 }
-
 
 #[derive(Clone, Debug)]
 pub struct VirtioHit {
@@ -38,7 +36,6 @@ pub struct VirtioHit {
     pub line: u32,
     pub cond: u32,
 }
-
 
 /// What one ID table holds.
 #[derive(Clone, Debug, Default)]
@@ -156,7 +153,10 @@ mod tests {
         let PciEntry::Match(m) = entry("0x8086, 0x100e, 0xffffffff, 0xffffffff, 0, 0, 3") else {
             panic!("not a match");
         };
-        assert_eq!((m.vendor, m.device, m.subvendor), (0x8086, 0x100e, PCI_ANY_ID));
+        assert_eq!(
+            (m.vendor, m.device, m.subvendor),
+            (0x8086, 0x100e, PCI_ANY_ID)
+        );
         let PciEntry::Match(m) = entry(".vendor = 0x1af4, .device = 0x1000 + 1") else {
             panic!("not a match");
         };

@@ -73,4 +73,3 @@ pub fn address_families(read: &dyn Fn(&str) -> Option<String>) -> Vec<(String, u
     }
     out
 }
-

@@ -112,7 +112,9 @@ pub fn run(a: &BenchKconfigRequest, ev: Events<'_>) -> Result<BenchKconfigReport
             "building the tree's conf in {} ...",
             objdir.display()
         )));
-        let st = Command::new("make")
+        let mut make = Command::new("make");
+        ksys::make_env::clean(&mut make);
+        let st = make
             .args(["-s", "-C"])
             .arg(&tree.root)
             .arg(format!("O={}", objdir.display()))
