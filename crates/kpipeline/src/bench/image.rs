@@ -637,7 +637,7 @@ impl BenchImageReport {
         let r = self;
         let mut out = String::new();
         let (d, o) = (&r.debian, &r.ktailor);
-        let _ = writeln!(out, 
+        let _ = writeln!(out,
         "{}, {}, {} vCPUs, {} MiB; same root file system ({}); median of {} run(s) each; host load {} -> {}\n",
         r.machine, r.accel, r.cpus, r.memory_mb, r.rootfs_key, r.runs, r.load_before, r.load_after
     );
@@ -657,14 +657,14 @@ impl BenchImageReport {
             secs(o.median_boot_to_login_seconds),
             x(r.ratios.boot_to_login)
         );
-        let _ = writeln!(out, 
+        let _ = writeln!(out,
         "| - of which: QEMU start to the kernel's first line (firmware, EFI stub) | {} | {} | {} |",
         secs(d.median_kernel_seconds),
         secs(o.median_kernel_seconds),
         x(ratio(d.median_kernel_seconds, o.median_kernel_seconds))
     );
         let _ =
-            writeln!(out, 
+            writeln!(out,
         "| - of which: QEMU start to init's first line (+ kernel, initramfs) | {} | {} | {} |",
         secs(d.median_init_seconds),
         secs(o.median_init_seconds),
@@ -737,7 +737,7 @@ impl BenchImageReport {
         let _ = writeln!(out, "| checks per run | {} | {} | |", checks(d), checks(o));
         out.push('\n');
         let g = &r.goals;
-        let _ = writeln!(out, 
+        let _ = writeln!(out,
         "Goal at least {GOAL_FASTER}x faster to login: {} ({:.2}x). Goal at least {GOAL_SMALLER}x smaller kernel + initramfs: {} ({:.2}x). Goals {}.",
         if g.faster_met { "met" } else { "NOT met" },
         g.faster_to_login,
