@@ -79,29 +79,6 @@ impl Mode {
     }
 }
 
-/// The former spellings of the modes (`Mode::AllNo`, `Mode::Rand(seed)`),
-/// kept only until the last callers switch to the variants above; they are
-/// [`Run`]s, so `run_mode` takes them unchanged.
-#[allow(non_upper_case_globals, non_snake_case)]
-impl Mode {
-    #[doc(hidden)]
-    pub const AllNo: Run = Run::of(Mode::Allnoconfig);
-    #[doc(hidden)]
-    pub const AllYes: Run = Run::of(Mode::Allyesconfig);
-    #[doc(hidden)]
-    pub const AllMod: Run = Run::of(Mode::Allmodconfig);
-    #[doc(hidden)]
-    pub const AllDef: Run = Run::of(Mode::Alldefconfig);
-    #[doc(hidden)]
-    pub const OldDefconfig: Run = Run::of(Mode::Olddefconfig);
-    #[doc(hidden)]
-    pub const SaveDefconfig: Run = Run::of(Mode::Savedefconfig);
-    #[doc(hidden)]
-    pub fn Rand(seed: u32) -> Run {
-        Mode::Randconfig.with_seed(seed)
-    }
-}
-
 /// Plain, so that `{:<13}` in a report table lays out exactly as before
 /// (the name, no padding).
 impl std::fmt::Display for Mode {
@@ -198,13 +175,13 @@ impl Db {
     ) -> Result<Outcome, Error> {
         let Run { mode, seed } = run.into();
         let mut out = Outcome::default();
-        let mut rng = None;
+        let mut rng = GlibcRandom::new(0);
         if mode == Mode::Randconfig {
             let seed = seed.ok_or_else(|| {
                 Error::Other("randconfig needs a seed: Mode::Randconfig.with_seed(..)".into())
             })?;
             out.messages.push(format!("KCONFIG_SEED=0x{seed:X}"));
-            rng = Some(GlibcRandom::new(seed));
+            rng = GlibcRandom::new(seed);
         }
         let note = |out: &mut Outcome, name: &str, rep: crate::confdata::ReadReport| {
             out.warnings.extend(rep.warnings);
@@ -245,23 +222,28 @@ impl Db {
                 }
             }
         }
-        let def = match mode {
-            Mode::Allnoconfig => Some(DefMode::No),
-            Mode::Allyesconfig => Some(DefMode::Yes),
-            Mode::Allmodconfig => Some(DefMode::Mod),
-            Mode::Alldefconfig | Mode::Defconfig => Some(DefMode::Default),
-            Mode::Randconfig => Some(DefMode::Random),
+        // conf reads KCONFIG_PROBABILITY only when it fills new symbols.
+        let fills = !matches!(
+            mode,
+            Mode::Olddefconfig | Mode::Savedefconfig | Mode::Tinyconfig
+        );
+        let prob = Probabilities::parse(opts.probability.as_deref().filter(|_| fills))?;
+        let fill = match mode {
+            Mode::Allnoconfig => Some(Fill::No),
+            Mode::Allyesconfig => Some(Fill::Yes),
+            Mode::Allmodconfig => Some(Fill::Mod),
+            Mode::Alldefconfig | Mode::Defconfig => Some(Fill::Default),
+            Mode::Randconfig => Some(Fill::Random(&mut rng, &prob)),
             Mode::Olddefconfig | Mode::Savedefconfig | Mode::Tinyconfig => None,
         };
-        if let Some(d) = def {
-            let prob = Probabilities::parse(opts.probability.as_deref())?;
+        if let Some(mut fill) = fill {
             match self.dialect {
-                Dialect::Modern => self.set_all_new_symbols_modern(d, rng.as_mut(), &prob),
+                Dialect::Modern => self.set_all_new_symbols_modern(&mut fill),
                 Dialect::Legacy => {
-                    if d == DefMode::Random {
-                        while self.set_all_new_symbols_legacy(d, rng.as_mut(), &prob) {}
+                    if fill.is_random() {
+                        while self.set_all_new_symbols_legacy(&mut fill) {}
                     } else {
-                        self.set_all_new_symbols_legacy(d, rng.as_mut(), &prob);
+                        self.set_all_new_symbols_legacy(&mut fill);
                     }
                 }
             }
@@ -275,12 +257,7 @@ impl Db {
         Ok(out)
     }
 
-    fn set_all_new_symbols_modern(
-        &mut self,
-        mode: DefMode,
-        mut rng: Option<&mut GlibcRandom>,
-        prob: &Probabilities,
-    ) {
+    fn set_all_new_symbols_modern(&mut self, fill: &mut Fill<'_>) {
         for m in self.subtree(ROOT_MENU) {
             let Some(s) = self.menu(m).sym else { continue };
             let sym = self.sym(s);
@@ -292,20 +269,17 @@ impl Db {
                 continue;
             }
             if is_choice(self, s) {
-                if let (DefMode::Random, Some(r)) = (mode, rng.as_deref_mut()) {
+                if let Fill::Random(r, _) = fill {
                     self.randomize_choice_modern(m, r);
                 }
                 continue;
             }
-            let val = match mode {
-                DefMode::Yes => Tri::Y,
-                DefMode::Mod => Tri::M,
-                DefMode::No => Tri::N,
-                DefMode::Random => {
-                    let r = rng.as_deref_mut().expect("randconfig has a generator");
-                    prob.pick(self.sym(s).ty, r)
-                }
-                DefMode::Default => continue,
+            let val = match fill {
+                Fill::Yes => Tri::Y,
+                Fill::Mod => Tri::M,
+                Fill::No => Tri::N,
+                Fill::Random(r, prob) => prob.pick(self.sym(s).ty, r),
+                Fill::Default => continue,
             };
             let sym = self.sym_mut(s);
             sym.def_tri = val;
@@ -342,12 +316,8 @@ impl Db {
         }
     }
 
-    fn set_all_new_symbols_legacy(
-        &mut self,
-        mode: DefMode,
-        mut rng: Option<&mut GlibcRandom>,
-        prob: &Probabilities,
-    ) -> bool {
+    fn set_all_new_symbols_legacy(&mut self, fill: &mut Fill<'_>) -> bool {
+        let random = fill.is_random();
         let mut changed = false;
         for i in 0..self.hash_order.len() {
             let s = self.hash_order[i];
@@ -359,23 +329,20 @@ impl Db {
                 continue;
             }
             changed = true;
-            let val = match mode {
-                DefMode::Yes => Tri::Y,
-                DefMode::Mod => Tri::M,
-                DefMode::No => Tri::N,
-                DefMode::Random => {
-                    let r = rng.as_deref_mut().expect("randconfig has a generator");
-                    prob.pick(self.sym(s).ty, r)
-                }
-                DefMode::Default => continue,
+            let val = match fill {
+                Fill::Yes => Tri::Y,
+                Fill::Mod => Tri::M,
+                Fill::No => Tri::N,
+                Fill::Random(r, prob) => prob.pick(self.sym(s).ty, r),
+                Fill::Default => continue,
             };
             self.sym_mut(s).def_tri = val;
-            if !(is_choice(self, s) && mode == DefMode::Random) {
+            if !(is_choice(self, s) && random) {
                 self.sym_mut(s).flags |= F_DEF_USER;
             }
         }
         self.clear_all_valid();
-        if mode != DefMode::Random {
+        if !random {
             for i in 0..self.hash_order.len() {
                 let s = self.hash_order[i];
                 if (is_choice(self, s) && !self.sym(s).has_value()) || is_choice_value(self, s) {
@@ -389,8 +356,7 @@ impl Db {
                 continue;
             }
             self.calc_value(cs);
-            if mode == DefMode::Random {
-                let r = rng.as_deref_mut().expect("randconfig has a generator");
+            if let Fill::Random(r, _) = fill {
                 changed |= self.randomize_choice_legacy(cs, r);
             } else {
                 self.set_all_choice_values(cs);
@@ -423,13 +389,21 @@ impl Db {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum DefMode {
+/// What conf's set_all_new_symbols gives the symbols without a value:
+/// y, m, n, their defaults, or random values (randconfig, with its
+/// generator and KCONFIG_PROBABILITY).
+enum Fill<'r> {
     Default,
     Yes,
     Mod,
     No,
-    Random,
+    Random(&'r mut GlibcRandom, &'r Probabilities),
+}
+
+impl Fill<'_> {
+    fn is_random(&self) -> bool {
+        matches!(self, Fill::Random(..))
+    }
 }
 
 /// KCONFIG_PROBABILITY: percentages for bool=y, tristate=y, tristate=m.
@@ -584,13 +558,6 @@ mod tests {
         let mut sorted = Mode::ALL;
         sorted.sort();
         assert_eq!(sorted, Mode::ALL, "reports list modes in declaration order");
-    }
-
-    #[test]
-    fn old_spellings_are_runs() {
-        assert_eq!(Mode::AllNo, Run::from(Mode::Allnoconfig));
-        assert_eq!(Mode::SaveDefconfig.mode, Mode::Savedefconfig);
-        assert_eq!(Mode::Rand(7), Mode::Randconfig.with_seed(7));
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub fn explain(s: &Session, arch: &str, name: &str, config: Option<&Path>) -> Re
     let mut st = s.db.clone();
     let user_set = if config.is_some() {
         st.run_mode(
-            Mode::OldDefconfig,
+            Mode::Olddefconfig,
             Some(Input {
                 name: &cfg_name,
                 data: cfg_text.as_bytes(),
@@ -59,11 +59,11 @@ pub fn explain(s: &Session, arch: &str, name: &str, config: Option<&Path>) -> Re
             &RunOptions::default(),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let set = format!("CONFIG_{name}=");
-        let unset = format!("# CONFIG_{name} is not set");
-        cfg_text.lines().any(|l| l.starts_with(&set) || l == unset)
+        kconfig::dotconfig::parse(&cfg_name, &cfg_text)
+            .get(&name)
+            .is_some()
     } else {
-        st.run_mode(Mode::AllNo, None, None, &RunOptions::default())
+        st.run_mode(Mode::Allnoconfig, None, None, &RunOptions::default())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         false
     };

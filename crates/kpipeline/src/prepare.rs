@@ -99,7 +99,7 @@ fn from_config(w: &What, path: &std::path::Path, ev: Events<'_>) -> Result<Prepa
     let out = session
         .db
         .run_mode(
-            Mode::OldDefconfig,
+            Mode::Olddefconfig,
             Some(Input {
                 name: &name,
                 data: &data,
@@ -163,6 +163,9 @@ pub fn prepare(w: &What, ev: Events<'_>) -> Result<Prepared> {
     let r = tailor::resolve(&cat, &w.wanted())?;
     let session = open_session(&w.tree, &r.arch, ev)?;
     let t = tailor::tailor(&session, &r, &w.fragments)?;
+    for x in &t.warnings {
+        ev(Event::Warning(x));
+    }
     if !t.solution.unknown.is_empty() {
         return Err(Refused::UnknownSymbols {
             kernelversion: session.tree.kernelversion.clone(),

@@ -80,26 +80,16 @@ impl Session {
     }
 
     /// The KCONFIG_ALLCONFIG text a base starts from: nothing for
-    /// allnoconfig; tinyconfig's fragments (tiny-base.config, tiny.config and
-    /// the arch's tiny.config) for tinyconfig.
+    /// allnoconfig; for tinyconfig, kconfig's one definition of its files
+    /// (tiny-base.config, tiny.config and the arch's tiny.config).
     pub fn base_fragment(&self, base: kcatalog::Base) -> Result<String> {
-        let mut out = String::new();
-        if base == kcatalog::Base::Tinyconfig {
-            for rel in [
-                "kernel/configs/tiny-base.config".to_string(),
-                "kernel/configs/tiny.config".to_string(),
-                format!("arch/{}/configs/tiny.config", self.env.srcarch),
-            ] {
-                let p = self.tree.root.join(&rel);
-                if p.exists() {
-                    let t = std::fs::read_to_string(&p)?;
-                    out.push_str(&t);
-                    if !t.ends_with('\n') {
-                        out.push('\n');
-                    }
-                }
+        Ok(match base {
+            // The same files, read the same way, as conf-exact tinyconfig.
+            kcatalog::Base::Tinyconfig => {
+                kconfig::fragment::tinyconfig_fragment(&self.host, &self.env.srcarch)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
             }
-        }
-        Ok(out)
+            kcatalog::Base::Allnoconfig => String::new(),
+        })
     }
 }

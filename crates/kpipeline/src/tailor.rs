@@ -48,6 +48,8 @@ pub struct Tailored {
     pub requests: Vec<Request>,
     pub solution: Solution,
     pub needs: BootNeeds,
+    /// What the fragments' readers warned about (reassigned symbols).
+    pub warnings: Vec<String>,
 }
 
 pub fn base_name(b: Base) -> &'static str {
@@ -160,53 +162,58 @@ impl Resolved<'_> {
 }
 
 /// Requests from a fragment file; bad lines are errors naming file:line.
-pub fn read_fragment(path: &std::path::Path) -> Result<Vec<Request>> {
+pub fn read_fragment(path: &std::path::Path) -> Result<Fragment> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read fragment {}", path.display()))?;
     parse_fragment(&path.display().to_string(), &text)
 }
 
-pub fn parse_fragment(name: &str, text: &str) -> Result<Vec<Request>> {
-    let mut v = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        let origin = format!("{name}:{}", i + 1);
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# CONFIG_") {
-            if let Some(sym) = rest.strip_suffix(" is not set") {
-                v.push(Request {
-                    symbol: sym.to_string(),
-                    value: "n".into(),
-                    origin,
-                });
-            }
-            continue;
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        match line.strip_prefix("CONFIG_").and_then(|r| r.split_once('=')) {
-            Some((sym, val)) if !sym.is_empty() => v.push(Request {
-                symbol: sym.to_string(),
-                value: val.to_string(),
-                origin,
-            }),
-            _ => bail!(
-                "{origin}: expected CONFIG_NAME=value or '# CONFIG_NAME is not set', got {raw:?}"
-            ),
+/// A fragment read by kconfig's one `.config` reader.
+#[derive(Debug)]
+pub struct Fragment {
+    /// One request per symbol: the last assignment, as the kernel's tools
+    /// take it.
+    pub requests: Vec<Request>,
+    /// Reassignments ("override: reassigning to symbol X (first set on
+    /// line N)"), for the user to see.
+    pub warnings: Vec<String>,
+}
+
+/// A fragment's lines as requests. A symbol set twice takes its last value
+/// with a warning naming both lines, as merge_config.sh and conf do; any
+/// other line the reader warns about is an error here (a request ktailor
+/// cannot read is not one to drop silently).
+pub fn parse_fragment(name: &str, text: &str) -> Result<Fragment> {
+    let parsed = kconfig::dotconfig::parse(name, text);
+    let mut warnings = Vec::new();
+    for w in &parsed.warnings {
+        if w.msg.starts_with("override:") {
+            warnings.push(w.to_string());
+        } else {
+            bail!("{w}; expected CONFIG_NAME=value or '# CONFIG_NAME is not set'");
         }
     }
-    Ok(v)
+    let mut requests: Vec<Request> = Vec::new();
+    for e in &parsed.entries {
+        requests.retain(|r| r.symbol != e.symbol);
+        requests.push(Request {
+            symbol: e.symbol.clone(),
+            value: e.value.to_string(),
+            origin: format!("{name}:{}", e.line),
+        });
+    }
+    Ok(Fragment { requests, warnings })
 }
 
 /// Solves the resolved request against the session's kernel. A request
 /// that cannot hold is a [`Refused`] error (reported, not a crash).
 pub fn tailor(s: &Session, r: &Resolved<'_>, fragments: &[PathBuf]) -> Result<Tailored> {
     let mut requests = r.requests(&s.tree.kernelversion);
+    let mut warnings = Vec::new();
     for p in fragments {
-        requests.extend(read_fragment(p)?);
+        let f = read_fragment(p)?;
+        requests.extend(f.requests);
+        warnings.extend(f.warnings);
     }
     let solver = Solver::new(&s.db, s.base_fragment(r.base)?);
     let solution = solver
@@ -216,6 +223,7 @@ pub fn tailor(s: &Session, r: &Resolved<'_>, fragments: &[PathBuf]) -> Result<Ta
         requests,
         solution,
         needs: r.needs(),
+        warnings,
     })
 }
 
@@ -225,17 +233,35 @@ mod tests {
 
     #[test]
     fn fragment_lines() {
-        let r = parse_fragment(
+        let f = parse_fragment(
             "f",
             "CONFIG_A=y\n# CONFIG_B is not set\n\n# c\nCONFIG_S=\"x y\"\n",
         )
         .unwrap();
+        let r = &f.requests;
         assert_eq!(r.len(), 3);
         assert_eq!((r[1].symbol.as_str(), r[1].value.as_str()), ("B", "n"));
         assert_eq!(r[2].value, "\"x y\"");
         assert_eq!(r[2].origin, "f:5");
+        assert!(f.warnings.is_empty());
         let e = parse_fragment("f", "CONFIG_A=y\nnonsense\n").unwrap_err();
         assert!(e.to_string().starts_with("f:2:"), "{e}");
+        // Set twice (virtme-ng's list does this): the last value, a warning
+        // naming both lines.
+        let f = parse_fragment(
+            "f",
+            "# CONFIG_FB_VESA is not set\nCONFIG_A=y\nCONFIG_FB_VESA=y\n",
+        )
+        .unwrap();
+        assert_eq!(f.requests.len(), 2);
+        let v = f.requests.iter().find(|r| r.symbol == "FB_VESA").unwrap();
+        assert_eq!((v.value.as_str(), v.origin.as_str()), ("y", "f:3"));
+        assert_eq!(f.warnings.len(), 1);
+        assert!(
+            f.warnings[0].contains("f:3") && f.warnings[0].contains("line 1"),
+            "{:?}",
+            f.warnings
+        );
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let ui = Ui::new(a.json, false);
     let s = open_session(&a.tree.spec(), &arch, &ui.ev())?;
     let t = tailor::tailor(&s, &r, &a.fragment)?;
+    for w in &t.warnings {
+        eprintln!("{w}");
+    }
     let (sol, requests, cmdline) = (&t.solution, &t.requests, &t.needs.cmdline);
     write_atomic(&a.output, sol.config.as_bytes())?;
     let frag_path = a.fragment_out.clone().unwrap_or_else(|| {

@@ -6,32 +6,17 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::ValueEnum;
 use kconfig::{Input, Mode, RunOptions};
 use serde::Serialize;
 
 use crate::args::TreeArgs;
 use crate::ui::Ui;
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModeArg {
-    Allnoconfig,
-    Allyesconfig,
-    Allmodconfig,
-    Alldefconfig,
-    Olddefconfig,
-    Defconfig,
-    Savedefconfig,
-    Tinyconfig,
-    Randconfig,
-}
-
 #[derive(clap::Args)]
 pub struct Args {
     /// Which configuration target to compute.
     #[arg(value_enum)]
-    mode: ModeArg,
+    mode: Mode,
     #[command(flatten)]
     tree: TreeArgs,
     /// Target architecture as `make ARCH=` spells it (x86_64, arm64, riscv, ...).
@@ -62,7 +47,7 @@ pub struct Args {
 
 #[derive(Serialize)]
 struct Report {
-    mode: ModeArg,
+    mode: Mode,
     kernel: String,
     kernelversion: String,
     arch: String,
@@ -133,12 +118,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
     };
 
     let seed = match (a.mode, &a.seed) {
-        (ModeArg::Randconfig, Some(s)) => Some(parse_seed(s)?),
-        (ModeArg::Randconfig, None) => Some(time_seed()),
+        (Mode::Randconfig, Some(s)) => Some(parse_seed(s)?),
+        (Mode::Randconfig, None) => Some(time_seed()),
         _ => None,
     };
 
-    let needs_input = matches!(a.mode, ModeArg::Olddefconfig | ModeArg::Savedefconfig);
+    let needs_input = a.mode.takes_input();
     if needs_input && a.input.is_none() {
         bail!("{:?} needs --input FILE: the .config to start from", a.mode);
     }
@@ -154,34 +139,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
 
     let mut db = db;
     let outcome = match a.mode {
-        ModeArg::Tinyconfig => {
-            let base_rel = "kernel/configs/tiny-base.config";
-            let base = read(&tree.root.join(base_rel), "fragment")?;
-            let mut frags = Vec::new();
-            for rel in [
-                "kernel/configs/tiny.config".to_string(),
-                format!("arch/{}/configs/tiny.config", env.srcarch),
-            ] {
-                let p = tree.root.join(&rel);
-                if p.exists() {
-                    frags.push((rel, read(&p, "fragment")?));
-                }
-            }
-            let frag_inputs: Vec<Input> = frags
-                .iter()
-                .map(|(n, d)| Input { name: n, data: d })
-                .collect();
-            kconfig::fragment::tinyconfig(
-                &db,
-                Input {
-                    name: base_rel,
-                    data: &base,
-                },
-                &frag_inputs,
-                &opts,
-            )
-        }
-        ModeArg::Defconfig => {
+        Mode::Tinyconfig => db.tinyconfig(&host, &env.srcarch, &opts),
+        Mode::Defconfig => {
             let (name, data) = match &a.defconfig {
                 Some(p) => (p.display().to_string(), read(p, "defconfig")?),
                 None => {
@@ -203,15 +162,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
             )
         }
         m => {
-            let mode = match m {
-                ModeArg::Allnoconfig => Mode::AllNo,
-                ModeArg::Allyesconfig => Mode::AllYes,
-                ModeArg::Allmodconfig => Mode::AllMod,
-                ModeArg::Alldefconfig => Mode::AllDef,
-                ModeArg::Olddefconfig => Mode::OldDefconfig,
-                ModeArg::Savedefconfig => Mode::SaveDefconfig,
-                ModeArg::Randconfig => Mode::Rand(seed.unwrap_or(1)),
-                ModeArg::Tinyconfig | ModeArg::Defconfig => unreachable!("handled above"),
+            let mode = match seed {
+                Some(seed) => m.with_seed(seed),
+                None => m.into(),
             };
             let inp = as_input(&input_data);
             let all = as_input(&allconfig_data);

@@ -59,12 +59,11 @@ pub struct LadderRequest {
 }
 
 /// `SYM=value` lines that are set (not `is not set`) in a .config.
-fn set_values(config: &str) -> BTreeMap<&str, &str> {
-    config
-        .lines()
-        .filter_map(|l| l.strip_prefix("CONFIG_"))
-        .filter_map(|l| l.split_once('='))
-        .collect()
+/// The values a .config sets (not `is not set`), by symbol.
+fn set_values(config: &str) -> BTreeMap<String, kconfig::dotconfig::Value> {
+    let mut m = kconfig::dotconfig::parse(".config", config).map();
+    m.retain(|_, v| v.tri() != Some(kconfig::Tri::N));
+    m
 }
 
 fn added(prev: &str, now: &str) -> Vec<String> {

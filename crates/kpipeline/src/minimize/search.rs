@@ -10,6 +10,8 @@
 //! already tested (the journal), costs no build. Pure: the engine and the
 //! build+boot are behind [`Oracle`].
 
+use std::collections::BTreeSet;
+
 use anyhow::Result;
 
 /// What one tested configuration did.
@@ -28,12 +30,16 @@ pub trait Oracle {
     /// Whether `config` passes (build, boot, checks); `cached` says it was
     /// answered without a build.
     fn test(&mut self, config: &str) -> Result<(Verdict, Tested)>;
-    /// Whether `symbol` is set (y or m) in `config`.
-    fn is_set(&self, config: &str, symbol: &str) -> bool {
-        let y = format!("CONFIG_{symbol}=y");
-        let m = format!("CONFIG_{symbol}=m");
-        config.lines().any(|l| l == y || l == m)
-    }
+}
+
+/// The symbols a .config sets to y or m.
+pub fn enabled(config: &str) -> BTreeSet<String> {
+    kconfig::dotconfig::parse(".config", config)
+        .map()
+        .into_iter()
+        .filter(|(_, v)| v.is_enabled())
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// How a test was answered.
@@ -95,6 +101,8 @@ pub struct Kept {
 struct Run<'a> {
     oracle: &'a mut dyn Oracle,
     current: String,
+    /// What `current` sets.
+    on: BTreeSet<String>,
     steps: Vec<Step>,
     builds: usize,
     hits: usize,
@@ -146,26 +154,19 @@ impl Run<'_> {
             outcome,
         };
         if went {
+            let on = enabled(&next);
             step.also_off = self
-                .candidates_set(&self.current)
-                .into_iter()
-                .filter(|c| !group.contains(c) && !self.oracle.is_set(&next, c))
+                .on
+                .iter()
+                .filter(|c| !group.contains(c) && !on.contains(*c))
+                .cloned()
                 .collect();
             self.current = next;
+            self.on = on;
         }
         (self.progress)(&step);
         self.steps.push(step);
         Ok(went)
-    }
-
-    fn candidates_set(&self, config: &str) -> Vec<String> {
-        config
-            .lines()
-            .filter_map(|l| l.strip_prefix("CONFIG_"))
-            .filter_map(|l| l.split_once('='))
-            .filter(|(_, v)| *v == "y" || *v == "m")
-            .map(|(k, _)| k.to_string())
-            .collect()
     }
 
     /// Removes what it can of `group`: the whole group in one test if it
@@ -174,10 +175,7 @@ impl Run<'_> {
     /// the halving cheap: after the first half goes, "the second half"
     /// is often a configuration already known to fail.
     fn reduce(&mut self, group: Vec<String>) -> Result<()> {
-        let group: Vec<String> = group
-            .into_iter()
-            .filter(|c| self.oracle.is_set(&self.current, c))
-            .collect();
+        let group: Vec<String> = group.into_iter().filter(|c| self.on.contains(c)).collect();
         if group.is_empty() || self.try_remove(&group)? || group.len() == 1 {
             return Ok(());
         }
@@ -201,6 +199,7 @@ pub fn minimize(
     let mut run = Run {
         oracle,
         current: start.to_string(),
+        on: enabled(start),
         steps: Vec::new(),
         builds: 0,
         hits: 0,
@@ -211,9 +210,10 @@ pub fn minimize(
         run.reduce(g.clone())?;
     }
     let current = run.current.clone();
+    let at_start = enabled(start);
     let kept: Vec<Kept> = candidates
         .iter()
-        .filter(|c| run.oracle.is_set(&current, c))
+        .filter(|c| run.on.contains(*c))
         .map(|c| Kept {
             symbol: c.clone(),
             evidence: run
@@ -225,7 +225,7 @@ pub fn minimize(
         .collect();
     let removed = candidates
         .iter()
-        .filter(|c| run.oracle.is_set(start, c) && !run.oracle.is_set(&current, c))
+        .filter(|c| at_start.contains(*c) && !run.on.contains(*c))
         .cloned()
         .collect();
     Ok(Found {
@@ -241,7 +241,7 @@ pub fn minimize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeMap;
 
     /// A toy engine: symbols with dependencies (turning one off turns off
     /// what depends on it) and selects (a selected symbol stays on); the
@@ -255,11 +255,7 @@ mod tests {
     }
 
     fn set(config: &str) -> BTreeSet<String> {
-        config
-            .lines()
-            .filter_map(|l| l.strip_prefix("CONFIG_")?.strip_suffix("=y"))
-            .map(str::to_string)
-            .collect()
+        enabled(config)
     }
 
     fn text(s: &BTreeSet<String>) -> String {
