@@ -13,37 +13,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A tristate value: `N < M < Y`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Tri {
-    N,
-    M,
-    Y,
-}
-
-impl Tri {
-    pub fn from_value(v: &str) -> Tri {
-        match v {
-            "y" => Tri::Y,
-            "m" => Tri::M,
-            _ => Tri::N,
-        }
-    }
-    fn not(self) -> Tri {
-        match self {
-            Tri::N => Tri::Y,
-            Tri::M => Tri::M,
-            Tri::Y => Tri::N,
-        }
-    }
-    fn bool(b: bool) -> Tri {
-        if b {
-            Tri::Y
-        } else {
-            Tri::N
-        }
-    }
-}
+/// A tristate value: `N < M < Y` (kconfig's one `Tri`).
+pub use kconfig::Tri;
 
 /// When something is compiled. Atoms name symbols without `CONFIG_`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -74,31 +45,28 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads `CONFIG_X=v` lines; anything else (comments, `# ... is not
-    /// set`, junk) is skipped, because a log or a half-written file must not
-    /// stop a diagnosis.
+    /// Reads a `.config` with kconfig's one reader (the last assignment
+    /// wins); what it cannot read is skipped, because a log or a
+    /// half-written file must not stop a diagnosis. `n` values are left
+    /// out (absent means `n`); strings are unquoted.
     pub fn parse(text: &str) -> Config {
-        let mut values = BTreeMap::new();
-        for line in text.lines() {
-            let line = line.trim();
-            let Some(rest) = line.strip_prefix("CONFIG_") else {
-                continue;
-            };
-            let Some((k, v)) = rest.split_once('=') else {
-                continue;
-            };
-            let v = v.trim().trim_matches('"');
-            if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                values.insert(k.to_string(), v.to_string());
-            }
-        }
+        use kconfig::dotconfig::Value;
+        let values = kconfig::dotconfig::parse(".config", text)
+            .map()
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::Tri(Tri::N) => None,
+                Value::Str(s) => Some((k, s)),
+                v => Some((k, v.to_string())),
+            })
+            .collect();
         Config { values }
     }
 
     pub fn tri(&self, sym: &str) -> Tri {
         self.values
             .get(sym)
-            .map(|v| Tri::from_value(v))
+            .map(|v| v.parse().unwrap_or(Tri::N))
             .unwrap_or(Tri::N)
     }
 
@@ -171,10 +139,10 @@ impl Cond {
             Cond::False => Tri::N,
             Cond::Mod => Tri::M,
             Cond::Tri(s) => cfg.tri(s),
-            Cond::Y(s) => Tri::bool(cfg.tri(s) == Tri::Y),
-            Cond::Set(s) => Tri::bool(cfg.tri(s) != Tri::N),
-            Cond::M(s) => Tri::bool(cfg.tri(s) == Tri::M),
-            Cond::Not(x) => x.eval(cfg).not(),
+            Cond::Y(s) => Tri::from(cfg.tri(s) == Tri::Y),
+            Cond::Set(s) => Tri::from(cfg.tri(s) != Tri::N),
+            Cond::M(s) => Tri::from(cfg.tri(s) == Tri::M),
+            Cond::Not(x) => !x.eval(cfg),
             Cond::And(v) => v.iter().map(|x| x.eval(cfg)).min().unwrap_or(Tri::Y),
             Cond::Or(v) => v.iter().map(|x| x.eval(cfg)).max().unwrap_or(Tri::N),
         }

@@ -98,13 +98,10 @@ impl ProbeLine {
     fn from_json(j: &str) -> Option<ProbeLine> {
         let m = Members::parse(j)?;
         Some(ProbeLine {
-            probe: m.str("probe")??,
-            status: Status::parse(&m.str("status")??)?,
-            detail: m.str("detail").unwrap_or(Some(String::new()))?,
-            errno: match m.str("errno") {
-                None => None,
-                Some(e) => Some(e?),
-            },
+            probe: m.str("probe").required()?,
+            status: Status::parse(&m.str("status").required()?)?,
+            detail: m.str("detail").optional().ok()?.unwrap_or_default(),
+            errno: m.str("errno").optional().ok()?,
         })
     }
 }
@@ -196,6 +193,37 @@ impl Line {
     }
 }
 
+/// A probe line that does not follow the protocol.
+struct Garbled;
+
+/// A member of a probe line's object, as a string.
+enum Field {
+    Absent,
+    Str(String),
+    /// Present with another type: the line is garbled.
+    NotAString,
+}
+
+impl Field {
+    /// The value, which must be there.
+    fn required(self) -> Option<String> {
+        match self {
+            Field::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value if there; an error (the line is garbled) when it is
+    /// not a string.
+    fn optional(self) -> Result<Option<String>, Garbled> {
+        match self {
+            Field::Absent => Ok(None),
+            Field::Str(s) => Ok(Some(s)),
+            Field::NotAString => Err(Garbled),
+        }
+    }
+}
+
 /// The members of one line's object; each name at most once.
 struct Members(Vec<(String, Scalar)>);
 
@@ -214,12 +242,13 @@ impl Members {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    /// `None`: absent; `Some(None)`: present but not a string.
-    fn str(&self, key: &str) -> Option<Option<String>> {
-        self.get(key).map(|v| match v {
-            Scalar::Str(s) => Some(s.clone()),
-            _ => None,
-        })
+    /// A member read as a string.
+    fn str(&self, key: &str) -> Field {
+        match self.get(key) {
+            None => Field::Absent,
+            Some(Scalar::Str(s)) => Field::Str(s.clone()),
+            Some(_) => Field::NotAString,
+        }
     }
 
     fn uint<T: TryFrom<i64>>(&self, key: &str) -> Option<T> {

@@ -257,7 +257,7 @@ fn debian_sysvinit_on_ec2_nitro_boots_by_uefi_from_nvme_and_passes_ssh_checks() 
 }
 
 #[test]
-#[ignore = "real tier: needs ssh-keygen and a kernel tree (scripts/test runs it)"]
+#[ignore = "real tier: needs ssh-keygen from openssh-client (scripts/test runs it)"]
 fn bad_input_is_refused_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let login = keygen(tmp.path(), "k");

@@ -76,40 +76,21 @@ impl Index {
         let dir = path.parent().context("cache path has no directory")?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let data = serde_json::to_vec(self)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut tmp, &data)?;
-        tmp.persist(path)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
+        ksys::write_atomic(path, &data)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(data.len() as u64)
     }
 }
 
-/// An exclusive lock on `path` (created if needed), held until the file
-/// is dropped. Locks are per open file, so threads of one process exclude
-/// each other too.
-pub(crate) fn lock_file(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::io::AsRawFd;
+/// An exclusive lock on `path` (created if needed), held until dropped.
+/// Locks are per open file, so threads of one process exclude each other
+/// too.
+pub(crate) fn lock_file(path: &Path) -> Result<ksys::FileLock> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    loop {
-        // SAFETY: flock on a descriptor this function owns; no memory is
-        // shared with the kernel.
-        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        if r == 0 {
-            return Ok(f);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-        }
-    }
+    ksys::FileLock::lock(path, ksys::LockMode::Exclusive)
+        .with_context(|| format!("cannot lock {}", path.display()))
 }
 
 /// Removes caches of the same tree and architecture written by another
