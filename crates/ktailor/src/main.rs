@@ -12,6 +12,7 @@ mod explain_cmd;
 mod image_cmd;
 mod kconfig_cmd;
 mod ladder_cmd;
+mod minimize_cmd;
 mod run_cmd;
 mod ui;
 
@@ -41,6 +42,9 @@ enum Cmd {
     Boot(Box<boot_cmd::Args>),
     /// Replay the seed's milestones: build each step incrementally, boot it, check its probes.
     Ladder(ladder_cmd::Args),
+    /// The smallest configuration that still passes a target's checks,
+    /// every step built and booted; resumable from its journal.
+    Minimize(Box<minimize_cmd::Args>),
     /// From a symptom (log, strace, lspci, a QEMU machine, a question) to the
     /// option that fixes it, answered from the kernel source.
     Doctor(Box<doctor_cmd::Args>),
@@ -98,6 +102,7 @@ fn run(cli: Cli) -> ExitCode {
         Cmd::Build(a) => build_cmd::run(a),
         Cmd::Boot(a) => boot_cmd::run(*a),
         Cmd::Ladder(a) => ladder_cmd::run(a),
+        Cmd::Minimize(a) => minimize_cmd::run(*a),
         Cmd::Doctor(a) => doctor_cmd::run(*a),
         Cmd::Rootfs(a) => image_cmd::rootfs(a),
         Cmd::Image(a) => image_cmd::image(*a),
