@@ -141,7 +141,7 @@ impl Judge<'_> {
             pass: o.ok(),
             reason: o.failures.first().cloned().unwrap_or_default(),
         };
-        Ok((v, Some((r, init))))
+        Ok((v, Some(measure(&r, init))))
     }
 }
 
@@ -379,7 +379,7 @@ pub fn run(req: &MinimizeRequest, ev: Events<'_>) -> Result<MinimizeReport> {
             v.reason
         );
     }
-    let before = built.map(|(r, i)| measure(&r, i));
+    let before = built;
     let mut no_change = 0;
     let mut progress = |s: &Step| {
         if matches!(s.outcome, StepOutcome::NoChange) {
@@ -406,7 +406,12 @@ pub fn run(req: &MinimizeRequest, ev: Events<'_>) -> Result<MinimizeReport> {
         };
         ev(Event::Note(&format!("  {names}: {what}")));
     };
-    let found = search::minimize(&mut judge, &start, &[cands.clone()], &mut progress);
+    let found = search::minimize(
+        &mut judge,
+        &start,
+        std::slice::from_ref(&cands),
+        &mut progress,
+    );
     let found = match found {
         Ok(f) => f,
         Err(e) if e.is::<BudgetSpent>() => bail!(
@@ -418,8 +423,7 @@ pub fn run(req: &MinimizeRequest, ev: Events<'_>) -> Result<MinimizeReport> {
         Err(e) => return Err(e),
     };
     // The result, built and booted once more for its measurements.
-    let (_, built) = judge.run(&found.config)?;
-    let after = built.map(|(r, i)| measure(&r, i));
+    let (_, after) = judge.run(&found.config)?;
     let fragment = fragment_against(&base, &found.config);
     Ok(MinimizeReport {
         target: req.target.clone(),
