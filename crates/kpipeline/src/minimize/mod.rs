@@ -101,11 +101,9 @@ struct Judge<'a> {
 }
 
 impl Judge<'_> {
-    /// Builds and boots `config`: the verdict, the build, boot-to-init.
-    fn run(
-        &mut self,
-        config: &str,
-    ) -> Result<(Verdict, Option<(kbuild::BuildReport, Option<f64>)>)> {
+    /// Builds and boots `config`: the verdict, and what was measured
+    /// (nothing when it did not build).
+    fn run(&mut self, config: &str) -> Result<(Verdict, Option<Measure>)> {
         self.p.config = config.to_string();
         let quiet = |e: Event<'_>| {
             if !matches!(e, Event::Note(_) | Event::Console(_)) {
