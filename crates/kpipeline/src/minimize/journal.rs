@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::search::Verdict;
+use super::Measure;
 
 /// What a journal is about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,12 +35,15 @@ struct Entry {
     #[serde(flatten)]
     verdict: Verdict,
     seconds: f64,
+    /// Sizes and boot time, when it built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    measure: Option<Measure>,
 }
 
 pub struct Journal {
     path: PathBuf,
     file: std::fs::File,
-    seen: BTreeMap<String, Verdict>,
+    seen: BTreeMap<String, (Verdict, Option<Measure>)>,
     /// Lines that could not be read (a torn last line).
     pub dropped: usize,
 }
@@ -85,7 +89,7 @@ impl Journal {
             for l in lines {
                 match serde_json::from_str::<Entry>(l) {
                     Ok(e) => {
-                        seen.insert(e.config, e.verdict);
+                        seen.insert(e.config, (e.verdict, e.measure));
                     }
                     Err(_) => dropped += 1,
                 }
@@ -117,7 +121,14 @@ impl Journal {
 
     /// The verdict of a configuration tested before.
     pub fn get(&self, config: &str) -> Option<&Verdict> {
-        self.seen.get(&config_hash(config))
+        self.seen.get(&config_hash(config)).map(|(v, _)| v)
+    }
+
+    /// What was measured when it was tested.
+    pub fn measure(&self, config: &str) -> Option<&Measure> {
+        self.seen
+            .get(&config_hash(config))
+            .and_then(|(_, m)| m.as_ref())
     }
 
     pub fn len(&self) -> usize {
@@ -129,16 +140,23 @@ impl Journal {
     }
 
     /// Records a verdict, on disk before this returns.
-    pub fn record(&mut self, config: &str, verdict: &Verdict, seconds: f64) -> Result<()> {
+    pub fn record(
+        &mut self,
+        config: &str,
+        verdict: &Verdict,
+        measure: Option<&Measure>,
+        seconds: f64,
+    ) -> Result<()> {
         let e = Entry {
             config: config_hash(config),
             verdict: verdict.clone(),
             seconds,
+            measure: measure.cloned(),
         };
         writeln!(self.file, "{}", serde_json::to_string(&e)?)
             .and_then(|_| self.file.sync_data())
             .with_context(|| format!("cannot write {}", self.path.display()))?;
-        self.seen.insert(e.config, e.verdict);
+        self.seen.insert(e.config, (e.verdict, e.measure));
         Ok(())
     }
 }
@@ -167,12 +185,12 @@ mod tests {
     fn verdicts_survive_a_reopen_and_a_torn_line() {
         let d = tempfile::tempdir().unwrap();
         let mut j = Journal::open(d.path(), &header()).unwrap();
-        j.record("CONFIG_A=y\n", &pass(), 1.0).unwrap();
+        j.record("CONFIG_A=y\n", &pass(), None, 1.0).unwrap();
         let fail = Verdict {
             pass: false,
             reason: "probe ext4-mount failed".into(),
         };
-        j.record("CONFIG_B=y\n", &fail, 2.0).unwrap();
+        j.record("CONFIG_B=y\n", &fail, None, 2.0).unwrap();
         drop(j);
         // A kill mid-write leaves half a line.
         let p = d.path().join("journal.jsonl");
@@ -184,9 +202,20 @@ mod tests {
         assert_eq!(j.len(), 2);
         assert_eq!(j.get("CONFIG_B=y\n"), Some(&fail));
         assert!(j.get("CONFIG_C=y\n").is_none());
-        j.record("CONFIG_C=y\n", &pass(), 1.0).unwrap();
+        j.record(
+            "CONFIG_C=y\n",
+            &pass(),
+            Some(&Measure {
+                builtin: 7,
+                ..Default::default()
+            }),
+            1.0,
+        )
+        .unwrap();
         let j = Journal::open(d.path(), &header()).unwrap();
         assert_eq!((j.len(), j.dropped), (3, 1));
+        assert_eq!(j.measure("CONFIG_C=y\n").map(|m| m.builtin), Some(7));
+        assert!(j.measure("CONFIG_B=y\n").is_none());
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub struct MinimizeRequest {
 }
 
 /// A kernel's size and boot, before or after.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Measure {
     pub builtin: usize,
     pub modules: usize,
@@ -143,6 +143,27 @@ impl Judge<'_> {
     }
 }
 
+impl Judge<'_> {
+    /// Builds, boots and journals `config` (a build, counted).
+    fn built(&mut self, config: &str) -> Result<(Verdict, Option<Measure>)> {
+        let t = Instant::now();
+        let (v, m) = self.run(config)?;
+        self.builds += 1;
+        self.journal
+            .record(config, &v, m.as_ref(), t.elapsed().as_secs_f64())?;
+        Ok((v, m))
+    }
+
+    /// The verdict and measurements of `config`, from the journal when it
+    /// has both, else by building it.
+    fn measured(&mut self, config: &str) -> Result<(Verdict, Option<Measure>)> {
+        if let (Some(v), Some(m)) = (self.journal.get(config), self.journal.measure(config)) {
+            return Ok((v.clone(), Some(m.clone())));
+        }
+        self.built(config)
+    }
+}
+
 impl Oracle for Judge<'_> {
     fn resolve(&mut self, config: &str, remove: &[String]) -> Result<String> {
         resolve(self.db, config, remove)
@@ -155,10 +176,7 @@ impl Oracle for Judge<'_> {
         if self.req.max_builds.is_some_and(|m| self.builds >= m) {
             return Err(BudgetSpent.into());
         }
-        let t = Instant::now();
-        let (v, _) = self.run(config)?;
-        self.builds += 1;
-        self.journal.record(config, &v, t.elapsed().as_secs_f64())?;
+        let (v, _) = self.built(config)?;
         Ok((v, Tested::Built))
     }
 }
@@ -315,6 +333,18 @@ pub fn run(req: &MinimizeRequest, ev: Events<'_>) -> Result<MinimizeReport> {
         .config;
     let start = p.config.clone();
     let cands = candidates(&p.session.db, &start, &base, &req.keep)?;
+    // What the target's features ask for is likely needed (its probes
+    // test it): each is tried alone, after the rest has been halved away
+    // in groups, where most removals succeed.
+    let asked: BTreeSet<String> = crate::tailor::resolve(&cat, &what.wanted())?
+        .requests(&p.session.tree.kernelversion)
+        .into_iter()
+        .map(|r| r.symbol)
+        .collect();
+    let (likely, rest): (Vec<String>, Vec<String>) =
+        cands.iter().cloned().partition(|c| asked.contains(c));
+    let mut groups = vec![rest];
+    groups.extend(likely.into_iter().map(|c| vec![c]));
     let kv = p.session.tree.kernelversion.clone();
     p.name = format!("minimize-{}", req.target);
     let out = req.out.clone().unwrap_or_else(|| p.default_out());
@@ -365,11 +395,8 @@ pub fn run(req: &MinimizeRequest, ev: Events<'_>) -> Result<MinimizeReport> {
         ev,
     };
     // The input must pass before anything is removed; this boot is also
-    // the "before" measurement.
-    let (v, built) = judge.run(&start)?;
-    if !judge.journal.get(&start).is_some_and(|j| j == &v) {
-        judge.journal.record(&start, &v, 0.0)?;
-    }
+    // the "before" measurement (from the journal on a resumed run).
+    let (v, before) = judge.measured(&start)?;
     if !v.pass {
         bail!(
             "the input configuration fails the {} checks before anything is removed: {}",
@@ -377,7 +404,6 @@ pub fn run(req: &MinimizeRequest, ev: Events<'_>) -> Result<MinimizeReport> {
             v.reason
         );
     }
-    let before = built;
     let mut no_change = 0;
     let mut progress = |s: &Step| {
         if matches!(s.outcome, StepOutcome::NoChange) {
@@ -404,12 +430,7 @@ pub fn run(req: &MinimizeRequest, ev: Events<'_>) -> Result<MinimizeReport> {
         };
         ev(Event::Note(&format!("  {names}: {what}")));
     };
-    let found = search::minimize(
-        &mut judge,
-        &start,
-        std::slice::from_ref(&cands),
-        &mut progress,
-    );
+    let found = search::minimize(&mut judge, &start, &groups, &mut progress);
     let found = match found {
         Ok(f) => f,
         Err(e) if e.is::<BudgetSpent>() => bail!(
@@ -420,8 +441,8 @@ pub fn run(req: &MinimizeRequest, ev: Events<'_>) -> Result<MinimizeReport> {
         ),
         Err(e) => return Err(e),
     };
-    // The result, built and booted once more for its measurements.
-    let (_, after) = judge.run(&found.config)?;
+    // The result was measured when it was tested (or is the input).
+    let (_, after) = judge.measured(&found.config)?;
     let fragment = fragment_against(&base, &found.config);
     Ok(MinimizeReport {
         target: req.target.clone(),
