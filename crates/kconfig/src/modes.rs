@@ -274,12 +274,8 @@ impl Db {
                 }
                 continue;
             }
-            let val = match fill {
-                Fill::Yes => Tri::Y,
-                Fill::Mod => Tri::M,
-                Fill::No => Tri::N,
-                Fill::Random(r, prob) => prob.pick(self.sym(s).ty, r),
-                Fill::Default => continue,
+            let Some(val) = fill.value(self.sym(s).ty) else {
+                continue;
             };
             let sym = self.sym_mut(s);
             sym.def_tri = val;
@@ -329,12 +325,8 @@ impl Db {
                 continue;
             }
             changed = true;
-            let val = match fill {
-                Fill::Yes => Tri::Y,
-                Fill::Mod => Tri::M,
-                Fill::No => Tri::N,
-                Fill::Random(r, prob) => prob.pick(self.sym(s).ty, r),
-                Fill::Default => continue,
+            let Some(val) = fill.value(self.sym(s).ty) else {
+                continue;
             };
             self.sym_mut(s).def_tri = val;
             if !(is_choice(self, s) && random) {
@@ -403,6 +395,17 @@ enum Fill<'r> {
 impl Fill<'_> {
     fn is_random(&self) -> bool {
         matches!(self, Fill::Random(..))
+    }
+
+    /// The value a new symbol of type `ty` gets; None keeps its default.
+    fn value(&mut self, ty: SymType) -> Option<Tri> {
+        match self {
+            Fill::Yes => Some(Tri::Y),
+            Fill::Mod => Some(Tri::M),
+            Fill::No => Some(Tri::N),
+            Fill::Random(r, prob) => Some(prob.pick(ty, r)),
+            Fill::Default => None,
+        }
     }
 }
 

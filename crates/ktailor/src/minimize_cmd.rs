@@ -9,7 +9,7 @@ use kpipeline::fmt::{mib, secs};
 use kpipeline::minimize::{self, MinimizeReport, MinimizeRequest};
 use kpipeline::output::write_atomic;
 
-use crate::args::{TreeArgs, VmArgs};
+use crate::args::{MakeArgs, TreeArgs, VmArgs};
 use crate::ui::Ui;
 
 #[derive(clap::Args)]
@@ -34,12 +34,10 @@ pub struct Args {
     /// Journal directory (default: <cache>/minimize/<target>-<version>-<arch>).
     #[arg(long)]
     journal: Option<PathBuf>,
-    /// Build directory, reused by every step (default: <cache>/builds/minimize-<target>-...).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Parallel make jobs (default: one per CPU).
-    #[arg(short = 'j', long, default_value_t = 0)]
-    jobs: usize,
+    /// make's build directory, reused by every step (default:
+    /// <cache>/builds/minimize-<target>-<version>-<arch>) and jobs.
+    #[command(flatten)]
+    make: MakeArgs,
     #[command(flatten)]
     vm: VmArgs,
     /// Where minimal.config, minimal.fragment, report.md and report.json go
@@ -97,8 +95,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
         keep: a.keep.clone(),
         max_builds: a.max_builds,
         journal: a.journal.clone(),
-        out: a.out.clone(),
-        jobs: a.jobs,
+        out: a.make.out.clone(),
+        jobs: a.make.jobs,
         vm: a.vm.options(),
     };
     let ui = Ui::new(a.json, false);
